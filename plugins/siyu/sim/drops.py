@@ -1,0 +1,150 @@
+"""What stores and the archive service leave in folders: daily POS and member CSVs per store, with the
+flaws real files have, and daily session-archive JSONL. Deterministic for a world and seed; the flaws
+written are listed in the world's truth folder."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from siyu.world.spec import CHINA_TZ, DAY_SECONDS
+
+log = logging.getLogger(__name__)
+POS_COLUMNS = ["receipt_no", "line_no", "store_id", "sold_at", "card_no", "phone", "salesperson", "sku", "category",
+               "qty", "unit_price", "amount"]
+MEMBER_COLUMNS = ["card_no", "store_id", "phone", "name", "gender", "birthday", "registered_at", "marketing_opt_in"]
+ENCODINGS = ("utf-8", "utf-8-sig", "gbk")
+
+
+def store_encoding(store_id: str, seed: int) -> str:
+    """Each store's till writes one encoding: most UTF-8, some with a BOM, some GBK."""
+    draw = np.random.default_rng([seed, int(store_id[1:])]).random()
+    return ENCODINGS[0] if draw < 0.6 else ENCODINGS[1] if draw < 0.8 else ENCODINGS[2]
+
+
+def _day_of(ts: pd.Series, start_ts: int) -> pd.Series:
+    return (ts - start_ts) // DAY_SECONDS
+
+
+def _date(day: int, start_ts: int) -> str:
+    return datetime.fromtimestamp(start_ts + day * DAY_SECONDS, CHINA_TZ).strftime("%Y-%m-%d")
+
+
+def _fmt_ts(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(values, unit="s", utc=True).dt.tz_convert(CHINA_TZ).dt.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def write_store_drops(world_dir: Path, out: Path, first_day: int = 0, last_day: int | None = None) -> dict:
+    """Write pos/<store>/pos_<store>_<date>.csv and members/<store>/members_<store>_<date>.csv for days
+    [first_day, last_day]. Flaws: duplicated lines, bad dates, a truncated last line (the file is sent again
+    complete the next day as ..._resend.csv)."""
+    meta = json.loads((world_dir / "world.json").read_text(encoding="utf-8"))
+    seed, start_ts = meta["seed"], meta["start_ts"]
+    last_day = meta["days"] - 1 if last_day is None else last_day
+    rng = np.random.default_rng([seed, 7001])
+    pos = pd.read_parquet(world_dir / "store/pos_lines.parquet")
+    pos["day"] = _day_of(pos["sold_at"], start_ts)
+    pos = pos[(pos["day"] >= first_day) & (pos["day"] <= last_day)]
+    pos_out = pd.DataFrame({
+        "receipt_no": pos["receipt_no"], "line_no": pos["line_no"], "store_id": pos["store_id"],
+        "sold_at": _fmt_ts(pos["sold_at"]), "card_no": pos["card_no"], "phone": pos["phone"],
+        "salesperson": pos["salesperson"], "sku": pos["sku"], "category": pos["category"], "qty": pos["qty"],
+        "unit_price": (pos["unit_price_fen"] / 100).map("{:.2f}".format),
+        "amount": (pos["amount_fen"] / 100).map("{:.2f}".format), "day": pos["day"]})
+    members = pd.read_parquet(world_dir / "store/members.parquet")
+    members["day"] = _day_of(members["registered_at"], start_ts).clip(lower=0)
+    members = members[(members["day"] >= first_day) & (members["day"] <= last_day)]
+    members_out = members.assign(registered_at=_fmt_ts(members["registered_at"]),
+                                 marketing_opt_in=members["marketing_opt_in"].map({True: "Y", False: "N"}))
+
+    flaws: list[dict] = []
+    files = 0
+    for kind, frame, columns in (("pos", pos_out, POS_COLUMNS), ("members", members_out, MEMBER_COLUMNS)):
+        for (store_id, day), rows in frame.groupby(["store_id", "day"], sort=True):
+            name = f"{kind}_{store_id}_{_date(day, start_ts)}"
+            lines = [list(map(str, r)) for r in rows[columns].itertuples(index=False)]
+            file_flaws = []
+            if kind == "pos":
+                for index in range(len(lines)):
+                    draw = rng.random()
+                    if draw < 0.004:
+                        lines[index][3] = "2025-13-45 25:61:00"
+                        file_flaws.append(("bad_date", index, lines[index]))
+                    elif draw < 0.008:
+                        file_flaws.append(("duplicate_line", index, lines[index]))
+                duplicates = [entry for entry in file_flaws if entry[0] == "duplicate_line"]
+                for offset, (_, index, line) in enumerate(duplicates):
+                    lines.insert(index + offset + 1, list(line))
+            truncated = kind == "pos" and len(lines) > 1 and rng.random() < 0.05
+            encoding = store_encoding(store_id, seed)
+            target = out / kind / store_id / f"{name}.csv"
+            _write_csv(target, columns, lines, encoding, truncate_last=truncated)
+            files += 1
+            for flaw, index, line in file_flaws:
+                flaws.append({"file": str(target.relative_to(out)), "flaw": flaw, "receipt_no": line[0],
+                              "line_no": int(line[1]), "source_row": index})
+            if truncated:
+                flaws.append({"file": str(target.relative_to(out)), "flaw": "truncated_last_line",
+                              "receipt_no": lines[-1][0], "line_no": int(lines[-1][1]), "source_row": len(lines) - 1})
+                resend = out / kind / store_id / f"{name}_resend.csv"
+                _write_csv(resend, columns, lines, encoding, truncate_last=False)
+                files += 1
+                flaws.append({"file": str(resend.relative_to(out)), "flaw": "resent_complete",
+                              "receipt_no": "", "line_no": 0, "source_row": -1})
+    truth_dir = world_dir / "truth"
+    truth_dir.mkdir(exist_ok=True)
+    pd.DataFrame(flaws, columns=["file", "flaw", "receipt_no", "line_no", "source_row"]).to_parquet(
+        truth_dir / "store_drop_flaws.parquet", index=False)
+    summary = {"files": files, "flaws": len(flaws), "pos_lines": len(pos_out), "member_rows": len(members_out)}
+    log.info("store drops: %s", summary)
+    return summary
+
+
+def _write_csv(path: Path, columns: list[str], lines: list[list[str]], encoding: str, truncate_last: bool) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(columns)
+    writer.writerows(lines)
+    text = buffer.getvalue()
+    if truncate_last:
+        last_line_start = text.rstrip("\r\n").rfind("\r\n") + 2
+        text = text[: last_line_start + max(1, (len(text) - last_line_start) // 2)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".part")
+    temporary.write_bytes(text.encode(encoding))
+    temporary.replace(path)
+
+
+def write_archive(world_dir: Path, out: Path, first_day: int = 0, last_day: int | None = None) -> dict:
+    """Daily JSONL of decrypted session-archive messages: archive/YYYY-MM-DD.jsonl."""
+    meta = json.loads((world_dir / "world.json").read_text(encoding="utf-8"))
+    start_ts = meta["start_ts"]
+    last_day = meta["days"] - 1 if last_day is None else last_day
+    messages = pd.read_parquet(world_dir / "wecom/messages.parquet")
+    day = (messages["msgtime"] // 1000 - start_ts) // DAY_SECONDS
+    messages = messages[(day >= first_day) & (day <= last_day)]
+    by_day = dict(tuple(messages.groupby(day[messages.index], sort=True)))
+    files = 0
+    for number in range(first_day, last_day + 1):
+        # A day without messages still gets its (empty) file, so a reader knows the day is complete.
+        rows = by_day.get(number, messages.iloc[:0])
+        target = out / "archive" / f"{_date(int(number), start_ts)}.jsonl"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        columns = ("msgid", "action", "from", "tolist", "roomid", "msgtime", "msgtype", "content")
+        with target.with_suffix(".part").open("w", encoding="utf-8") as handle:
+            for msgid, action, sender, tolist, roomid, msgtime, msgtype, content in zip(
+                    *(rows[c] for c in columns), strict=True):
+                handle.write(json.dumps({
+                    "msgid": msgid, "action": action, "from": sender, "tolist": list(tolist), "roomid": roomid,
+                    "msgtime": int(msgtime), "msgtype": msgtype, "text": {"content": content}},
+                    ensure_ascii=False) + "\n")
+        target.with_suffix(".part").replace(target)
+        files += 1
+    return {"files": files, "messages": len(messages)}

@@ -1,0 +1,59 @@
+"""Shared fixtures: one small generated world per session, and simulators serving it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from siyu.world.generate import generate
+from siyu.world.spec import WorldSpec
+
+SMALL_SCALE = 3000
+SMALL_SEED = 5
+
+
+@pytest.fixture(scope="session")
+def small_world(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("world")
+    generate(WorldSpec(scale=SMALL_SCALE, seed=SMALL_SEED), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def running_sim(small_world):
+    from siyu.sim.server import RunningSimulators
+
+    with RunningSimulators(small_world) as sim:
+        yield sim
+
+
+@pytest.fixture()
+def sim(running_sim):
+    """The running simulators, with faults off, the clock at the world's end and fresh tokens."""
+    httpx.post(f"{running_sim.base_url}/_sim/faults", json={"rate": 0.0, "reset": True})
+    running_sim.sims.state.set_clock(running_sim.sims.state.meta["end_ts"] - 1)
+    return running_sim
+
+
+@pytest.fixture()
+def client(sim):
+    with httpx.Client(base_url=sim.base_url, timeout=10) as http:
+        yield http
+
+
+@pytest.fixture()
+def wecom_token(sim, client) -> str:
+    creds = sim.credentials
+    answer = client.get("/cgi-bin/gettoken", params={"corpid": creds["corp_id"], "corpsecret": creds["corp_secret"]})
+    return answer.json()["access_token"]
+
+
+@pytest.fixture()
+def youzan_token(sim, client) -> str:
+    creds = sim.credentials
+    answer = client.post("/auth/token", json={"client_id": creds["youzan_client_id"],
+                                              "client_secret": creds["youzan_client_secret"],
+                                              "authorize_type": "silent", "grant_id": creds["youzan_kdt_id"]})
+    return answer.json()["data"]["access_token"]
