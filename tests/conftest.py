@@ -6,7 +6,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from siyu.world.generate import generate
 from siyu.world.spec import WorldSpec
 
@@ -53,7 +52,13 @@ def wecom_token(sim, client) -> str:
 @pytest.fixture()
 def youzan_token(sim, client) -> str:
     creds = sim.credentials
-    answer = client.post("/auth/token", json={"client_id": creds["youzan_client_id"],
-                                              "client_secret": creds["youzan_client_secret"],
-                                              "authorize_type": "silent", "grant_id": creds["youzan_kdt_id"]})
+    answer = client.post(
+        "/auth/token",
+        json={
+            "client_id": creds["youzan_client_id"],
+            "client_secret": creds["youzan_client_secret"],
+            "authorize_type": "silent",
+            "grant_id": creds["youzan_kdt_id"],
+        },
+    )
     return answer.json()["data"]["access_token"]

@@ -7,7 +7,6 @@ import json
 
 import httpx
 import pytest
-
 from siyu.sim.faults import FAULT_KINDS, FaultPlan
 
 pytestmark = pytest.mark.integration
@@ -29,8 +28,9 @@ def test_faults_on_the_wire(sim, client, wecom_token):
     seen = {}
     for _ in range(len(FAULT_KINDS)):
         try:
-            answer = client.get("/cgi-bin/externalcontact/get_follow_user_list", params={"access_token": wecom_token},
-                                timeout=1.0)
+            answer = client.get(
+                "/cgi-bin/externalcontact/get_follow_user_list", params={"access_token": wecom_token}, timeout=1.0
+            )
         except httpx.ReadTimeout:
             seen["timeout"] = True
             continue

@@ -14,8 +14,12 @@ def search(client, token, **params):
 
 def test_token_envelope(sim, client):
     creds = sim.credentials
-    body = {"client_id": creds["youzan_client_id"], "client_secret": creds["youzan_client_secret"],
-            "authorize_type": "silent", "grant_id": creds["youzan_kdt_id"]}
+    body = {
+        "client_id": creds["youzan_client_id"],
+        "client_secret": creds["youzan_client_secret"],
+        "authorize_type": "silent",
+        "grant_id": creds["youzan_kdt_id"],
+    }
     answer = client.post("/auth/token", json=body).json()
     assert set(answer) == {"trace_id", "code", "success", "message", "data"}
     assert answer["success"] is True and answer["code"] == 200
@@ -40,7 +44,9 @@ def test_order_search_fields_and_paging(sim, client, youzan_token):
     assert set(order["order_info"]) >= {"tid", "status", "created", "update_time", "pay_time", "refund_state"}
     assert set(order["buyer_info"]) >= {"yz_open_id", "buyer_phone", "outer_user_id"}
     assert set(order["pay_info"]) >= {"total_fee", "post_fee", "payment"}
-    assert isinstance(order["pay_info"]["payment"], str) and "." in order["pay_info"]["payment"], "money in yuan strings"
+    assert isinstance(order["pay_info"]["payment"], str) and "." in order["pay_info"]["payment"], (
+        "money in yuan strings"
+    )
     line = order["orders"][0]
     assert set(line) >= {"oid", "title", "num", "price", "total_fee", "payment", "item_id", "sku_id", "outer_sku_id"}
     total = first["data"]["total_results"]
@@ -79,8 +85,9 @@ def test_users_info_query(sim, client, youzan_token):
     users = sim.sims.state.shop_users
     user = users[users["union_id"].notna()].iloc[0]
     for key, value in (("yz_open_id", user["yz_open_id"]), ("weixin_union_id", user["union_id"])):
-        answer = client.post("/api/youzan.users.info.query/1.0.1", params={"access_token": youzan_token},
-                             json={key: value}).json()
+        answer = client.post(
+            "/api/youzan.users.info.query/1.0.1", params={"access_token": youzan_token}, json={key: value}
+        ).json()
         found = answer["data"]["user_list"][0]
         assert found["primitive_info"]["yz_open_id"] == user["yz_open_id"]
         assert set(found) >= {"primitive_info", "mobile_info", "wechat_info", "platform_info"}

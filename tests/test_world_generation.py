@@ -9,23 +9,45 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-
 from siyu.world.generate import generate
 from siyu.world.spec import WorldSpec
 
 EXPECTED_TABLES = {
-    "wecom/staff", "wecom/contact_ways", "wecom/tag_groups", "wecom/tags", "wecom/external_contacts",
-    "wecom/follow_relations", "wecom/transfers", "wecom/groups", "wecom/group_members", "wecom/messages",
-    "wecom/user_behavior_daily", "wecom/group_statistic_daily", "shop/users", "shop/items", "shop/orders",
-    "shop/order_items", "shop/visits", "store/stores", "store/members", "store/pos_lines", "truth/persons",
-    "truth/identifiers", "truth/guide_assignments", "truth/referrals", "truth/gmv_by_channel_month",
+    "wecom/staff",
+    "wecom/contact_ways",
+    "wecom/tag_groups",
+    "wecom/tags",
+    "wecom/external_contacts",
+    "wecom/follow_relations",
+    "wecom/transfers",
+    "wecom/groups",
+    "wecom/group_members",
+    "wecom/messages",
+    "wecom/user_behavior_daily",
+    "wecom/group_statistic_daily",
+    "shop/users",
+    "shop/items",
+    "shop/orders",
+    "shop/order_items",
+    "shop/visits",
+    "store/stores",
+    "store/members",
+    "store/pos_lines",
+    "truth/persons",
+    "truth/identifiers",
+    "truth/guide_assignments",
+    "truth/referrals",
+    "truth/gmv_by_channel_month",
     "truth/group_speakers_by_month",
 }
 
 
 def _digests(root) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_same_seed_gives_the_same_world_byte_for_byte(tmp_path):
@@ -54,7 +76,9 @@ def q(world, sql: str) -> pd.DataFrame:
 
 
 def test_every_order_and_item_points_to_something_that_exists(small_world):
-    orphans = q(small_world, """
+    orphans = q(
+        small_world,
+        """
         select
             (select count(*) from shop_orders o anti join shop_users u using (yz_open_id)) as orders_without_buyer,
             (select count(*) from shop_order_items i anti join shop_orders o using (tid)) as items_without_order,
@@ -62,19 +86,24 @@ def test_every_order_and_item_points_to_something_that_exists(small_world):
             (select count(*) from wecom_follow_relations r anti join wecom_staff s using (userid)) as rel_without_guide,
             (select count(*) from wecom_follow_relations r anti join wecom_external_contacts c using (external_userid))
                 as rel_without_contact,
-            (select count(*) from wecom_group_members m anti join wecom_groups g using (chat_id)) as member_without_group
-    """).iloc[0]
+            (select count(*) from wecom_group_members m anti join wecom_groups g using (chat_id))
+                as member_without_group
+    """,
+    ).iloc[0]
     assert orphans.to_dict() == dict.fromkeys(orphans.index, 0)
 
 
 def test_order_amounts_add_up(small_world):
-    check = q(small_world, """
+    check = q(
+        small_world,
+        """
         select count(*) filter (where o.payment_fen != i.goods + o.post_fee_fen) as payment_mismatch,
                count(*) filter (where o.refund_fen > o.payment_fen) as refund_over_payment,
                count(*) filter (where o.pay_time < o.created or o.success_time < o.pay_time) as time_travel
         from shop_orders o
         join (select tid, sum(payment_fen) as goods from shop_order_items group by tid) i using (tid)
-    """).iloc[0]
+    """,
+    ).iloc[0]
     assert check.to_dict() == {"payment_mismatch": 0, "refund_over_payment": 0, "time_travel": 0}
 
 
@@ -82,7 +111,9 @@ def test_group_statistics_equal_the_messages_they_summarise(small_world):
     """Recomputed independently in SQL from the archive messages and memberships."""
     meta = json.loads((small_world / "world.json").read_text())
     start = meta["start_ts"]
-    recomputed = q(small_world, f"""
+    recomputed = q(
+        small_world,
+        f"""
         with group_msgs as (
             select m.roomid as chat_id, (m.msgtime // 1000 - {start}) // 86400 as day, m."from" as sender
             from wecom_messages m where m.roomid != ''
@@ -92,14 +123,15 @@ def test_group_statistics_equal_the_messages_they_summarise(small_world):
                    case when g.owner_changed_at is not null
                          and {start} + (d.day + 1) * 86400 - 1 >= g.owner_changed_at
                         then g.new_owner else g.owner end as owner
-            from wecom_groups g cross join range(0, {meta['days']}) d(day)
+            from wecom_groups g cross join range(0, {meta["days"]}) d(day)
         )
         select o.owner, {start} + gm.day * 86400 as stat_time,
                count(*) as msg_total, count(distinct gm.chat_id || gm.sender) as member_has_msg,
                count(distinct gm.chat_id) as chat_has_msg
         from group_msgs gm join owner_on_day o using (chat_id, day)
         group by all
-    """)
+    """,
+    )
     stats = pd.read_parquet(small_world / "wecom/group_statistic_daily.parquet")
     merged = stats.merge(recomputed, on=["owner", "stat_time"], how="left", suffixes=("", "_sql")).fillna(0)
     for column in ("msg_total", "member_has_msg", "chat_has_msg"):
@@ -109,16 +141,20 @@ def test_group_statistics_equal_the_messages_they_summarise(small_world):
 
 def test_user_behaviour_equals_the_one_to_one_messages(small_world):
     meta = json.loads((small_world / "world.json").read_text())
-    recomputed = q(small_world, f"""
-        select m."from" as userid, {meta['start_ts']} + ((m.msgtime // 1000 - {meta['start_ts']}) // 86400) * 86400
+    recomputed = q(
+        small_world,
+        f"""
+        select m."from" as userid, {meta["start_ts"]} + ((m.msgtime // 1000 - {meta["start_ts"]}) // 86400) * 86400
                    as stat_time,
                count(*) as message_cnt, count(distinct m.tolist[1]) as chat_cnt
         from wecom_messages m where m.roomid = '' and m."from" like 'guide%'
         group by all
-    """)
+    """,
+    )
     behaviour = pd.read_parquet(small_world / "wecom/user_behavior_daily.parquet")
-    merged = behaviour[behaviour["message_cnt"] > 0].merge(recomputed, on=["userid", "stat_time"], how="outer",
-                                                           suffixes=("", "_sql"))
+    merged = behaviour[behaviour["message_cnt"] > 0].merge(
+        recomputed, on=["userid", "stat_time"], how="outer", suffixes=("", "_sql")
+    )
     assert merged["message_cnt"].notna().all() and merged["message_cnt_sql"].notna().all()
     assert (merged["message_cnt"] == merged["message_cnt_sql"]).all()
     assert (merged["chat_cnt"] == merged["chat_cnt_sql"]).all()
@@ -126,16 +162,25 @@ def test_user_behaviour_equals_the_one_to_one_messages(small_world):
 
 
 def test_transfers_point_to_active_guides(small_world):
-    bad = q(small_world, """
+    bad = q(
+        small_world,
+        """
         select t.* from wecom_transfers t join wecom_staff s on s.userid = t.takeover_userid
         where s.resigned_at is not null and s.resigned_at <= t.takeover_time
-    """)
+    """,
+    )
     assert bad.empty
     inherited = q(small_world, "select count(*) as n from wecom_follow_relations where add_way = 202").n[0]
-    assert inherited == q(small_world, "select count(*) as n from wecom_transfers where status = 1").n[0] - \
-        q(small_world, """select count(*) as n from wecom_transfers t join wecom_follow_relations r
+    assert (
+        inherited
+        == q(small_world, "select count(*) as n from wecom_transfers where status = 1").n[0]
+        - q(
+            small_world,
+            """select count(*) as n from wecom_transfers t join wecom_follow_relations r
                           on r.userid = t.takeover_userid and r.external_userid = t.external_userid
-                          and r.add_way != 202 where t.status = 1""").n[0]
+                          and r.add_way != 202 where t.status = 1""",
+        ).n[0]
+    )
 
 
 def test_wecom_fields_follow_the_contract(small_world):
@@ -173,9 +218,11 @@ def test_headline_truth_matches_the_sources(small_world):
     orders = pd.read_parquet(small_world / "shop/orders.parquet")
     pos = pd.read_parquet(small_world / "store/pos_lines.parquet")
     assert gmv.loc[gmv["channel"] == "online", "gmv"].sum() == pytest.approx(
-        orders.loc[orders["pay_time"].notna(), "payment_fen"].sum() / 100)
+        orders.loc[orders["pay_time"].notna(), "payment_fen"].sum() / 100
+    )
     assert gmv.loc[gmv["channel"] == "store", "gmv"].sum() == pytest.approx(
-        pos.loc[pos["amount_fen"] > 0, "amount_fen"].sum() / 100)
+        pos.loc[pos["amount_fen"] > 0, "amount_fen"].sum() / 100
+    )
     assert headline["gmv_online"] == pytest.approx(gmv.loc[gmv["channel"] == "online", "gmv"].sum())
     assert sorted(gmv["month"].unique()) == [f"2025-{m:02d}" for m in range(1, 13)]
     speakers = pd.read_parquet(small_world / "truth/group_speakers_by_month.parquet")

@@ -14,16 +14,27 @@ def _world_generate(args: argparse.Namespace) -> int:
     from siyu.world.spec import WorldSpec
 
     manifest = generate(WorldSpec(scale=args.scale, seed=args.seed), Path(args.out))
-    print(json.dumps({"out": args.out, "timings": manifest["timings"], "tables": manifest["tables"]},
-                     ensure_ascii=False, indent=2))
+    print(
+        json.dumps(
+            {"out": args.out, "timings": manifest["timings"], "tables": manifest["tables"]},
+            ensure_ascii=False,
+            indent=2,
+        )
+    )
     return 0
 
 
 def _sim_serve(args: argparse.Namespace) -> int:
     from siyu.sim.server import serve
 
-    serve(Path(args.world), host=args.host, port=args.port, now=args.now, fault_rate=args.faults,
-          fault_seed=args.fault_seed)
+    serve(
+        Path(args.world),
+        host=args.host,
+        port=args.port,
+        now=args.now,
+        fault_rate=args.faults,
+        fault_seed=args.fault_seed,
+    )
     return 0
 
 
@@ -31,8 +42,10 @@ def _sim_drops(args: argparse.Namespace) -> int:
     from siyu.sim.drops import write_archive, write_store_drops
 
     world, out = Path(args.world), Path(args.out)
-    summary = {"store": write_store_drops(world, out, args.first_day, args.last_day),
-               "archive": write_archive(world, out, args.first_day, args.last_day)}
+    summary = {
+        "store": write_store_drops(world, out, args.first_day, args.last_day),
+        "archive": write_archive(world, out, args.first_day, args.last_day),
+    }
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -44,7 +57,9 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="siyu", description="siyu: a customer data platform for WeCom private domains")
+    parser = argparse.ArgumentParser(
+        prog="siyu", description="siyu: a customer data platform for WeCom private domains"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -56,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     generate.set_defaults(func=_world_generate)
 
     sim = commands.add_parser("sim", help="simulated WeCom, Youzan and store sources").add_subparsers(
-        dest="action", required=True)
+        dest="action", required=True
+    )
     serve = sim.add_parser("serve", help="serve the WeCom and Youzan simulators on loopback")
     serve.add_argument("--world", required=True)
     serve.add_argument("--host", default="127.0.0.1")
@@ -79,8 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     demo.set_defaults(func=_demo)
 
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     return args.func(args)
 
 

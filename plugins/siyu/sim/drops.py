@@ -17,8 +17,20 @@ import pandas as pd
 from siyu.world.spec import CHINA_TZ, DAY_SECONDS
 
 log = logging.getLogger(__name__)
-POS_COLUMNS = ["receipt_no", "line_no", "store_id", "sold_at", "card_no", "phone", "salesperson", "sku", "category",
-               "qty", "unit_price", "amount"]
+POS_COLUMNS = [
+    "receipt_no",
+    "line_no",
+    "store_id",
+    "sold_at",
+    "card_no",
+    "phone",
+    "salesperson",
+    "sku",
+    "category",
+    "qty",
+    "unit_price",
+    "amount",
+]
 MEMBER_COLUMNS = ["card_no", "store_id", "phone", "name", "gender", "birthday", "registered_at", "marketing_opt_in"]
 ENCODINGS = ("utf-8", "utf-8-sig", "gbk")
 
@@ -52,17 +64,30 @@ def write_store_drops(world_dir: Path, out: Path, first_day: int = 0, last_day: 
     pos = pd.read_parquet(world_dir / "store/pos_lines.parquet")
     pos["day"] = _day_of(pos["sold_at"], start_ts)
     pos = pos[(pos["day"] >= first_day) & (pos["day"] <= last_day)]
-    pos_out = pd.DataFrame({
-        "receipt_no": pos["receipt_no"], "line_no": pos["line_no"], "store_id": pos["store_id"],
-        "sold_at": _fmt_ts(pos["sold_at"]), "card_no": pos["card_no"], "phone": pos["phone"],
-        "salesperson": pos["salesperson"], "sku": pos["sku"], "category": pos["category"], "qty": pos["qty"],
-        "unit_price": (pos["unit_price_fen"] / 100).map("{:.2f}".format),
-        "amount": (pos["amount_fen"] / 100).map("{:.2f}".format), "day": pos["day"]})
+    pos_out = pd.DataFrame(
+        {
+            "receipt_no": pos["receipt_no"],
+            "line_no": pos["line_no"],
+            "store_id": pos["store_id"],
+            "sold_at": _fmt_ts(pos["sold_at"]),
+            "card_no": pos["card_no"],
+            "phone": pos["phone"],
+            "salesperson": pos["salesperson"],
+            "sku": pos["sku"],
+            "category": pos["category"],
+            "qty": pos["qty"],
+            "unit_price": (pos["unit_price_fen"] / 100).map("{:.2f}".format),
+            "amount": (pos["amount_fen"] / 100).map("{:.2f}".format),
+            "day": pos["day"],
+        }
+    )
     members = pd.read_parquet(world_dir / "store/members.parquet")
     members["day"] = _day_of(members["registered_at"], start_ts).clip(lower=0)
     members = members[(members["day"] >= first_day) & (members["day"] <= last_day)]
-    members_out = members.assign(registered_at=_fmt_ts(members["registered_at"]),
-                                 marketing_opt_in=members["marketing_opt_in"].map({True: "Y", False: "N"}))
+    members_out = members.assign(
+        registered_at=_fmt_ts(members["registered_at"]),
+        marketing_opt_in=members["marketing_opt_in"].map({True: "Y", False: "N"}),
+    )
 
     flaws: list[dict] = []
     files = 0
@@ -88,20 +113,42 @@ def write_store_drops(world_dir: Path, out: Path, first_day: int = 0, last_day: 
             _write_csv(target, columns, lines, encoding, truncate_last=truncated)
             files += 1
             for flaw, index, line in file_flaws:
-                flaws.append({"file": str(target.relative_to(out)), "flaw": flaw, "receipt_no": line[0],
-                              "line_no": int(line[1]), "source_row": index})
+                flaws.append(
+                    {
+                        "file": str(target.relative_to(out)),
+                        "flaw": flaw,
+                        "receipt_no": line[0],
+                        "line_no": int(line[1]),
+                        "source_row": index,
+                    }
+                )
             if truncated:
-                flaws.append({"file": str(target.relative_to(out)), "flaw": "truncated_last_line",
-                              "receipt_no": lines[-1][0], "line_no": int(lines[-1][1]), "source_row": len(lines) - 1})
+                flaws.append(
+                    {
+                        "file": str(target.relative_to(out)),
+                        "flaw": "truncated_last_line",
+                        "receipt_no": lines[-1][0],
+                        "line_no": int(lines[-1][1]),
+                        "source_row": len(lines) - 1,
+                    }
+                )
                 resend = out / kind / store_id / f"{name}_resend.csv"
                 _write_csv(resend, columns, lines, encoding, truncate_last=False)
                 files += 1
-                flaws.append({"file": str(resend.relative_to(out)), "flaw": "resent_complete",
-                              "receipt_no": "", "line_no": 0, "source_row": -1})
+                flaws.append(
+                    {
+                        "file": str(resend.relative_to(out)),
+                        "flaw": "resent_complete",
+                        "receipt_no": "",
+                        "line_no": 0,
+                        "source_row": -1,
+                    }
+                )
     truth_dir = world_dir / "truth"
     truth_dir.mkdir(exist_ok=True)
     pd.DataFrame(flaws, columns=["file", "flaw", "receipt_no", "line_no", "source_row"]).to_parquet(
-        truth_dir / "store_drop_flaws.parquet", index=False)
+        truth_dir / "store_drop_flaws.parquet", index=False
+    )
     summary = {"files": files, "flaws": len(flaws), "pos_lines": len(pos_out), "member_rows": len(members_out)}
     log.info("store drops: %s", summary)
     return summary
@@ -140,11 +187,24 @@ def write_archive(world_dir: Path, out: Path, first_day: int = 0, last_day: int 
         columns = ("msgid", "action", "from", "tolist", "roomid", "msgtime", "msgtype", "content")
         with target.with_suffix(".part").open("w", encoding="utf-8") as handle:
             for msgid, action, sender, tolist, roomid, msgtime, msgtype, content in zip(
-                    *(rows[c] for c in columns), strict=True):
-                handle.write(json.dumps({
-                    "msgid": msgid, "action": action, "from": sender, "tolist": list(tolist), "roomid": roomid,
-                    "msgtime": int(msgtime), "msgtype": msgtype, "text": {"content": content}},
-                    ensure_ascii=False) + "\n")
+                *(rows[c] for c in columns), strict=True
+            ):
+                handle.write(
+                    json.dumps(
+                        {
+                            "msgid": msgid,
+                            "action": action,
+                            "from": sender,
+                            "tolist": list(tolist),
+                            "roomid": roomid,
+                            "msgtime": int(msgtime),
+                            "msgtype": msgtype,
+                            "text": {"content": content},
+                        },
+                        ensure_ascii=False,
+                    )
+                    + "\n"
+                )
         target.with_suffix(".part").replace(target)
         files += 1
     return {"files": files, "messages": len(messages)}

@@ -37,5 +37,9 @@ class FaultPlan:
 
     def summary(self) -> dict:
         with self.lock:
-            return {"requests": self.counter, "rate": self.rate, "injected": dict(self.injected),
-                    "total_injected": sum(self.injected.values())}
+            return {
+                "requests": self.counter,
+                "rate": self.rate,
+                "injected": dict(self.injected),
+                "total_injected": sum(self.injected.values()),
+            }

@@ -33,8 +33,9 @@ class Simulators:
     app: FastAPI
 
 
-def build_app(world_dir: Path | str, now: int | None = None, fault_rate: float = 0.0, fault_seed: int = 0,
-              token_ttl: int = 7200) -> Simulators:
+def build_app(
+    world_dir: Path | str, now: int | None = None, fault_rate: float = 0.0, fault_seed: int = 0, token_ttl: int = 7200
+) -> Simulators:
     state = WorldState.load(world_dir, now)
     faults = FaultPlan(rate=fault_rate, seed=fault_seed)
     wecom = WeComSimulator(state, faults, TokenStore(ttl_seconds=token_ttl))
@@ -73,8 +74,12 @@ def build_app(world_dir: Path | str, now: int | None = None, fault_rate: float =
 
     @app.get("/_sim/stats")
     def stats() -> dict:
-        return {"faults": faults.summary(), "wecom_calls": dict(wecom.calls), "youzan_calls": dict(youzan.calls),
-                "tokens_issued": {"wecom": wecom.tokens.issued, "youzan": youzan.tokens.issued}}
+        return {
+            "faults": faults.summary(),
+            "wecom_calls": dict(wecom.calls),
+            "youzan_calls": dict(youzan.calls),
+            "tokens_issued": {"wecom": wecom.tokens.issued, "youzan": youzan.tokens.issued},
+        }
 
     @app.get("/_sim/relation_tags")
     def relation_tags(userid: str, external_userid: str) -> JSONResponse:
@@ -104,8 +109,9 @@ class RunningSimulators:
         self.sims = build_app(world_dir, **options)
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(self.sims.app, host="127.0.0.1", port=self.port, log_level="warning",
-                                timeout_graceful_shutdown=1)
+        config = uvicorn.Config(
+            self.sims.app, host="127.0.0.1", port=self.port, log_level="warning", timeout_graceful_shutdown=1
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="siyu-sim", daemon=True)
 
@@ -129,6 +135,7 @@ class RunningSimulators:
 
 def serve(world_dir: Path | str, host: str = "127.0.0.1", port: int = 8765, **options) -> None:
     sims = build_app(world_dir, **options)
-    log.info("siyu simulators for %s on http://%s:%d (WeCom /cgi-bin, Youzan /auth/token and /api)",
-             world_dir, host, port)
+    log.info(
+        "siyu simulators for %s on http://%s:%d (WeCom /cgi-bin, Youzan /auth/token and /api)", world_dir, host, port
+    )
     uvicorn.run(sims.app, host=host, port=port, log_level="info")

@@ -21,11 +21,23 @@ from siyu.sim.world_state import WorldState, credentials
 
 DAY = 86_400
 ERRMSG = {
-    0: "ok", -1: "system busy", 40001: "invalid credential", 40003: "invalid userid", 40013: "invalid corpid",
-    40014: "invalid access_token", 40050: "chatid not found", 40058: "invalid Request Parameter",
-    40068: "invalid tagid", 40096: "invalid external userid", 41001: "access_token missing",
-    41004: "corpsecret missing", 42001: "access_token expired", 45009: "api freq out of limit",
-    45033: "api concurrent out of limit", 60111: "userid not found", 81017: "request count exceed limit",
+    0: "ok",
+    -1: "system busy",
+    40001: "invalid credential",
+    40003: "invalid userid",
+    40013: "invalid corpid",
+    40014: "invalid access_token",
+    40050: "chatid not found",
+    40058: "invalid Request Parameter",
+    40068: "invalid tagid",
+    40096: "invalid external userid",
+    41001: "access_token missing",
+    41004: "corpsecret missing",
+    42001: "access_token expired",
+    45009: "api freq out of limit",
+    45033: "api concurrent out of limit",
+    60111: "userid not found",
+    81017: "request count exceed limit",
     84061: "not external contact",
 }
 # Error responses still carry the endpoint's empty default fields (contract §0).
@@ -40,8 +52,10 @@ DEFAULTS = {
 def wecom_error(errcode: int, endpoint: str = "", detail: str = "") -> JSONResponse:
     message = ERRMSG.get(errcode, "error")
     if errcode:
-        message = f"{message}{', ' + detail if detail else ''}, hint: [sim], from ip: 127.0.0.1, " \
-                  f"more info at https://open.work.weixin.qq.com/devtool/query?e={errcode}"
+        message = (
+            f"{message}{', ' + detail if detail else ''}, hint: [sim], from ip: 127.0.0.1, "
+            f"more info at https://open.work.weixin.qq.com/devtool/query?e={errcode}"
+        )
     return JSONResponse({"errcode": errcode, "errmsg": message, **DEFAULTS.get(endpoint, {})})
 
 
@@ -49,7 +63,7 @@ def ok(**payload: Any) -> JSONResponse:
     return JSONResponse({"errcode": 0, "errmsg": "ok", **payload})
 
 
-class BadRequest(Exception):  # noqa: N818 - mirrors WeCom's 40058
+class BadRequest(Exception):
     def __init__(self, detail: str, errcode: int = 40058):
         super().__init__(detail)
         self.errcode = errcode
@@ -74,7 +88,7 @@ def decode_cursor(cursor: str | None, key: str) -> int:
 
 
 def page(rows: list, offset: int, limit: int, key: str) -> tuple[list, str]:
-    chunk = rows[offset: offset + limit]
+    chunk = rows[offset : offset + limit]
     next_cursor = encode_cursor(offset + limit, key) if offset + limit < len(rows) else ""
     return chunk, next_cursor
 
@@ -172,12 +186,12 @@ class WeComSimulator:
         if kind is None:
             return None
         if kind == "rate_limit":
-            return wecom_error(45009, DEFAULTS.get(endpoint) and endpoint or "")
+            return wecom_error(45009, (DEFAULTS.get(endpoint) and endpoint) or "")
         if kind == "concurrency":
-            return wecom_error(45033, DEFAULTS.get(endpoint) and endpoint or "")
+            return wecom_error(45033, (DEFAULTS.get(endpoint) and endpoint) or "")
         if kind == "token_invalidated":
             self.tokens.invalidate_all()
-            return wecom_error(40014, DEFAULTS.get(endpoint) and endpoint or "")
+            return wecom_error(40014, (DEFAULTS.get(endpoint) and endpoint) or "")
         if kind == "server_error":
             return Response("<html>502 Bad Gateway</html>", status_code=502, media_type="text/html")
         if kind == "timeout":
@@ -197,7 +211,7 @@ class WeComSimulator:
     def _relations_of(self, userid: str) -> pd.DataFrame:
         live = self.state.live_relations
         userids = live["userid"].to_numpy()
-        return live.iloc[np.searchsorted(userids, userid, "left"): np.searchsorted(userids, userid, "right")]
+        return live.iloc[np.searchsorted(userids, userid, "left") : np.searchsorted(userids, userid, "right")]
 
     def list_contacts(self, body: dict) -> Response:
         userid = body.get("userid")
@@ -207,8 +221,12 @@ class WeComSimulator:
 
     def _contact(self, external_userid: str) -> dict:
         row = self.state.contacts.loc[external_userid]
-        contact = {"external_userid": external_userid, "name": row["name"], "type": int(row["type"]),
-                   "gender": int(row["gender"])}
+        contact = {
+            "external_userid": external_userid,
+            "name": row["name"],
+            "type": int(row["type"]),
+            "gender": int(row["gender"]),
+        }
         if pd.notna(row["unionid"]):
             contact["unionid"] = row["unionid"]
         if row["type"] == 2:
@@ -217,11 +235,16 @@ class WeComSimulator:
         return contact
 
     def _follow_info(self, rel: pd.Series) -> dict:
-        info = {"userid": rel["userid"], "remark": rel["remark"], "description": "",
-                "createtime": int(rel["createtime"]),
-                "tag_id": list(self.state.relation_tags.get((rel["userid"], rel["external_userid"]), [])),
-                "remark_mobiles": list(rel["remark_mobiles"]), "oper_userid": rel["oper_userid"],
-                "add_way": int(rel["add_way"])}
+        info = {
+            "userid": rel["userid"],
+            "remark": rel["remark"],
+            "description": "",
+            "createtime": int(rel["createtime"]),
+            "tag_id": list(self.state.relation_tags.get((rel["userid"], rel["external_userid"]), [])),
+            "remark_mobiles": list(rel["remark_mobiles"]),
+            "oper_userid": rel["oper_userid"],
+            "add_way": int(rel["add_way"]),
+        }
         if rel["state"]:
             info["state"] = rel["state"]
         return info
@@ -236,8 +259,16 @@ class WeComSimulator:
         for _, rel in rows.iterrows():
             info = self._follow_info(rel)
             tag_ids = info.pop("tag_id")
-            info["tags"] = [{"group_name": self._tag_group_name(t), "tag_name": self.state.tags.loc[t, "name"],
-                             "tag_id": t, "type": 1} for t in tag_ids if t in self.state.tags.index]
+            info["tags"] = [
+                {
+                    "group_name": self._tag_group_name(t),
+                    "tag_name": self.state.tags.loc[t, "name"],
+                    "tag_id": t,
+                    "type": 1,
+                }
+                for t in tag_ids
+                if t in self.state.tags.index
+            ]
             follow_users.append(info)
         return ok(external_contact=self._contact(external_userid), follow_user=follow_users, next_cursor="")
 
@@ -262,10 +293,12 @@ class WeComSimulator:
         offset = decode_cursor(body.get("cursor"), key)
         frames = [self._relations_of(u) for u in userids]
         rel = pd.concat(frames) if frames else self.state.live_relations.iloc[:0]
-        chunk = rel.iloc[offset: offset + limit]
+        chunk = rel.iloc[offset : offset + limit]
         next_cursor = encode_cursor(offset + limit, key) if offset + limit < len(rel) else ""
-        items = [{"external_contact": self._contact(r["external_userid"]), "follow_info": self._follow_info(r)}
-                 for _, r in chunk.iterrows()]
+        items = [
+            {"external_contact": self._contact(r["external_userid"]), "follow_info": self._follow_info(r)}
+            for _, r in chunk.iterrows()
+        ]
         return ok(external_contact_list=items, next_cursor=next_cursor)
 
     # ---- tags --------------------------------------------------------------------------------------
@@ -282,11 +315,22 @@ class WeComSimulator:
             members = tags[tags["group_id"] == group["group_id"]]
             if tag_ids and not group_ids:
                 members = members[members["tag_id"].isin(tag_ids)]
-            entry = {"group_id": group["group_id"], "group_name": group["group_name"],
-                     "create_time": self.state.meta["start_ts"] - 86_400 * 60, "order": int(group["order"]),
-                     "tag": [{"id": t["tag_id"], "name": t["name"], "create_time": self.state.meta["start_ts"] - 86_400 * 60,
-                              "order": int(t["order"]), **({"deleted": False} if filtered else {})}
-                             for _, t in members.iterrows()]}
+            entry = {
+                "group_id": group["group_id"],
+                "group_name": group["group_name"],
+                "create_time": self.state.meta["start_ts"] - 86_400 * 60,
+                "order": int(group["order"]),
+                "tag": [
+                    {
+                        "id": t["tag_id"],
+                        "name": t["name"],
+                        "create_time": self.state.meta["start_ts"] - 86_400 * 60,
+                        "order": int(t["order"]),
+                        **({"deleted": False} if filtered else {}),
+                    }
+                    for _, t in members.iterrows()
+                ],
+            }
             if tag_ids and not group_ids:
                 entry["deleted"] = False
             result.append(entry)
@@ -370,14 +414,28 @@ class WeComSimulator:
         need_name = _int(body.get("need_name", 0), "need_name") == 1
         now = self.state.now
         members = self.state.group_members.get(chat_id)
-        member_list = [{"userid": owner, "type": 1, "join_time": int(max(chat["create_time"], chat["owner_changed_at"]
-                                                                         if owner != chat["owner"] else 0)),
-                        "join_scene": 1, "group_nickname": "", **({"name": owner} if need_name else {})}]
+        member_list = [
+            {
+                "userid": owner,
+                "type": 1,
+                "join_time": int(max(chat["create_time"], chat["owner_changed_at"] if owner != chat["owner"] else 0)),
+                "join_scene": 1,
+                "group_nickname": "",
+                **({"name": owner} if need_name else {}),
+            }
+        ]
         if members is not None:
-            present = members[(members["join_time"] <= now) & (members["leave_time"].isna() | (members["leave_time"] > now))]
+            present = members[
+                (members["join_time"] <= now) & (members["leave_time"].isna() | (members["leave_time"] > now))
+            ]
             for _, m in present.iterrows():
-                item = {"userid": m["userid"], "type": 2, "join_time": int(m["join_time"]),
-                        "join_scene": int(m["join_scene"]), "group_nickname": m["group_nickname"]}
+                item = {
+                    "userid": m["userid"],
+                    "type": 2,
+                    "join_time": int(m["join_time"]),
+                    "join_scene": int(m["join_scene"]),
+                    "group_nickname": m["group_nickname"],
+                }
                 if pd.notna(m["unionid"]):
                     item["unionid"] = m["unionid"]
                 if pd.notna(m["invitor"]):
@@ -388,9 +446,18 @@ class WeComSimulator:
                     item["name"] = m["group_nickname"]
                 member_list.append(item)
         version = hashlib.md5(",".join(sorted(x["userid"] for x in member_list)).encode()).hexdigest()
-        return ok(group_chat={"chat_id": chat_id, "name": chat["name"], "owner": owner,
-                              "create_time": int(chat["create_time"]), "notice": chat["notice"],
-                              "member_list": member_list, "admin_list": [], "member_version": version})
+        return ok(
+            group_chat={
+                "chat_id": chat_id,
+                "name": chat["name"],
+                "owner": owner,
+                "create_time": int(chat["create_time"]),
+                "notice": chat["notice"],
+                "member_list": member_list,
+                "admin_list": [],
+                "member_version": version,
+            }
+        )
 
     # ---- statistics ----------------------------------------------------------------------------------
     def _window(self, begin: Any, end: Any, begin_name: str) -> tuple[int, int]:
@@ -428,19 +495,31 @@ class WeComSimulator:
         items = []
         for day in range(first, last + 1, DAY):
             rows = data[data["stat_time"] == day]
-            item = {"stat_time": day, "chat_cnt": int(rows["chat_cnt"].sum()),
-                    "message_cnt": int(rows["message_cnt"].sum()),
-                    "negative_feedback_cnt": int(rows["negative_feedback_cnt"].sum()),
-                    "new_apply_cnt": int(rows["new_apply_cnt"].sum()), "new_contact_cnt": int(rows["new_contact_cnt"].sum())}
+            item = {
+                "stat_time": day,
+                "chat_cnt": int(rows["chat_cnt"].sum()),
+                "message_cnt": int(rows["message_cnt"].sum()),
+                "negative_feedback_cnt": int(rows["negative_feedback_cnt"].sum()),
+                "new_apply_cnt": int(rows["new_apply_cnt"].sum()),
+                "new_contact_cnt": int(rows["new_contact_cnt"].sum()),
+            }
             if item["chat_cnt"] > 0 and rows["reply_percentage"].notna().any():
                 replied = rows.dropna(subset=["reply_percentage"])
                 item["reply_percentage"] = round(float(replied["reply_percentage"].mean()), 2)
-                item["avg_reply_time"] = int(round(float(replied["avg_reply_time"].mean())))
+                item["avg_reply_time"] = round(float(replied["avg_reply_time"].mean()))
             items.append(item)
         return ok(behavior_data=items)
 
-    STAT_FIELDS = ("new_chat_cnt", "chat_total", "chat_has_msg", "new_member_cnt", "member_total", "member_has_msg",
-                   "msg_total", "migrate_trainee_chat_cnt")
+    STAT_FIELDS = (
+        "new_chat_cnt",
+        "chat_total",
+        "chat_has_msg",
+        "new_member_cnt",
+        "member_total",
+        "member_has_msg",
+        "msg_total",
+        "migrate_trainee_chat_cnt",
+    )
 
     def _statistic_rows(self, body: dict) -> tuple[pd.DataFrame, int, int]:
         first, last = self._window(body.get("day_begin_time"), body.get("day_end_time"), "day_begin_time")
@@ -453,11 +532,20 @@ class WeComSimulator:
 
     def group_statistic(self, body: dict) -> Response:
         """By owner over the window: event counts summed, 'as of' totals from the window's last day."""
-        data, _, last = self._statistic_rows(body)
-        summed = data.groupby("owner")[["new_chat_cnt", "new_member_cnt", "msg_total", "chat_has_msg",
-                                        "member_has_msg", "migrate_trainee_chat_cnt"]].sum()
+        data, _, _last = self._statistic_rows(body)
+        summed = data.groupby("owner")[
+            [
+                "new_chat_cnt",
+                "new_member_cnt",
+                "msg_total",
+                "chat_has_msg",
+                "member_has_msg",
+                "migrate_trainee_chat_cnt",
+            ]
+        ].sum()
         as_of = data[data["stat_time"] == data.groupby("owner")["stat_time"].transform("max")].set_index("owner")[
-            ["chat_total", "member_total"]]
+            ["chat_total", "member_total"]
+        ]
         table = summed.join(as_of).fillna(0).astype(np.int64).reset_index()
         order_by = _int(body.get("order_by", 1), "order_by")
         column = {1: "new_chat_cnt", 2: "chat_total", 3: "new_member_cnt", 4: "member_total"}.get(order_by)
@@ -469,7 +557,7 @@ class WeComSimulator:
         limit = _int(body.get("limit", 500), "limit")
         if not 1 <= limit <= 1000:
             raise BadRequest("limit must be 1-1000")
-        chunk = table.iloc[offset: offset + limit]
+        chunk = table.iloc[offset : offset + limit]
         items = [{"owner": r["owner"], "data": {f: int(r[f]) for f in self.STAT_FIELDS}} for _, r in chunk.iterrows()]
         return ok(total=len(table), next_offset=min(offset + limit, len(table)), items=items)
 
@@ -479,8 +567,9 @@ class WeComSimulator:
         items = []
         for day in range(first, last + 1, DAY):
             values = daily.loc[day] if day in daily.index else None
-            items.append({"stat_time": day, "data": {f: int(values[f]) if values is not None else 0
-                                                     for f in self.STAT_FIELDS}})
+            items.append(
+                {"stat_time": day, "data": {f: int(values[f]) if values is not None else 0 for f in self.STAT_FIELDS}}
+            )
         return ok(items=items)
 
     # ---- contact ways and inheritance ------------------------------------------------------------------
@@ -492,8 +581,9 @@ class WeComSimulator:
         if not 1 <= limit <= 1000:
             raise BadRequest("limit must be 1-1000")
         ways = self.state.contact_ways
-        rows = [{"config_id": c} for c in ways.loc[(ways["created_at"] >= start) & (ways["created_at"] <= end),
-                                                   "config_id"]]
+        rows = [
+            {"config_id": c} for c in ways.loc[(ways["created_at"] >= start) & (ways["created_at"] <= end), "config_id"]
+        ]
         key = f"ways:{start}:{end}"
         chunk, next_cursor = page(rows, decode_cursor(body.get("cursor"), key), limit, key)
         return ok(contact_way=chunk, next_cursor=next_cursor)
@@ -504,10 +594,21 @@ class WeComSimulator:
         if config_id not in ways.index:
             raise BadRequest("config_id not found")
         way = ways.loc[config_id]
-        return ok(contact_way={"config_id": config_id, "type": int(way["type"]), "scene": int(way["scene"]),
-                               "remark": way["remark"], "skip_verify": True, "state": way["state"],
-                               "qr_code": f"https://wework.qpic.cn/wwpic/{config_id[:12]}/0",
-                               "user": list(way["user"]), "party": [], "is_temp": False, "mark_source": True})
+        return ok(
+            contact_way={
+                "config_id": config_id,
+                "type": int(way["type"]),
+                "scene": int(way["scene"]),
+                "remark": way["remark"],
+                "skip_verify": True,
+                "state": way["state"],
+                "qr_code": f"https://wework.qpic.cn/wwpic/{config_id[:12]}/0",
+                "user": list(way["user"]),
+                "party": [],
+                "is_temp": False,
+                "mark_source": True,
+            }
+        )
 
     def get_unassigned_list(self, body: dict) -> Response:
         page_size = _int(body.get("page_size", 1000), "page_size")
@@ -515,10 +616,18 @@ class WeComSimulator:
             raise BadRequest("page_size must be 1-1000")
         now = self.state.now
         transfers = self.state.transfers
-        waiting = transfers[(transfers["dimission_time"] <= now)
-                            & (transfers["takeover_time"].isna() | (transfers["takeover_time"] > now))]
-        rows = [{"handover_userid": r["handover_userid"], "external_userid": r["external_userid"],
-                 "dimission_time": int(r["dimission_time"])} for _, r in waiting.iterrows()]
+        waiting = transfers[
+            (transfers["dimission_time"] <= now)
+            & (transfers["takeover_time"].isna() | (transfers["takeover_time"] > now))
+        ]
+        rows = [
+            {
+                "handover_userid": r["handover_userid"],
+                "external_userid": r["external_userid"],
+                "dimission_time": int(r["dimission_time"]),
+            }
+            for _, r in waiting.iterrows()
+        ]
         if body.get("cursor"):
             offset = decode_cursor(body["cursor"], "unassigned")
         else:
@@ -532,14 +641,22 @@ class WeComSimulator:
             raise BadRequest("handover_userid and takeover_userid required")
         now = self.state.now
         transfers = self.state.transfers
-        rows = transfers[(transfers["handover_userid"] == handover) & (transfers["takeover_userid"] == takeover)
-                         & (transfers["dimission_time"] <= now)]
+        rows = transfers[
+            (transfers["handover_userid"] == handover)
+            & (transfers["takeover_userid"] == takeover)
+            & (transfers["dimission_time"] <= now)
+        ]
         result = []
         for _, r in rows.iterrows():
             done = pd.notna(r["takeover_time"]) and r["takeover_time"] <= now
             status = int(r["status"]) if done else 2
-            result.append({"external_userid": r["external_userid"], "status": status,
-                           "takeover_time": int(_none_if_nan(r["takeover_time"]) or 0)})
+            result.append(
+                {
+                    "external_userid": r["external_userid"],
+                    "status": status,
+                    "takeover_time": int(_none_if_nan(r["takeover_time"]) or 0),
+                }
+            )
         key = f"transfer:{handover}:{takeover}"
         chunk, next_cursor = page(result, decode_cursor(body.get("cursor"), key), 1000, key)
         return ok(customer=chunk, next_cursor=next_cursor)

@@ -173,8 +173,9 @@ def order_status_at(orders: pd.DataFrame, now: int) -> pd.DataFrame:
         values = visible[column].fillna(big).astype(np.int64).to_numpy()
         return np.where(values <= now, values, -1)
 
-    paid, consigned, succeeded, refunded = (happened(c) for c in ("pay_time", "consign_time", "success_time",
-                                                                  "refund_time"))
+    paid, consigned, succeeded, refunded = (
+        happened(c) for c in ("pay_time", "consign_time", "success_time", "refund_time")
+    )
     created = visible["created"].to_numpy()
     expired_at = created + ORDER_EXPIRY_SECONDS
     closed_unpaid = (paid < 0) & (expired_at <= now)
@@ -186,10 +187,15 @@ def order_status_at(orders: pd.DataFrame, now: int) -> pd.DataFrame:
     )
     visible["status"] = status
     visible["refund_state"] = np.where(refunded >= 0, np.where(full_refund, 12, 2), 0)
-    visible["update_time"] = np.maximum.reduce([created, paid, consigned, succeeded, refunded,
-                                                np.where(closed_unpaid, expired_at, -1)])
-    for column, values in (("pay_time", paid), ("consign_time", consigned), ("success_time", succeeded),
-                           ("refund_time", refunded)):
+    visible["update_time"] = np.maximum.reduce(
+        [created, paid, consigned, succeeded, refunded, np.where(closed_unpaid, expired_at, -1)]
+    )
+    for column, values in (
+        ("pay_time", paid),
+        ("consign_time", consigned),
+        ("success_time", succeeded),
+        ("refund_time", refunded),
+    ):
         visible[column] = values
     visible["expired_time"] = expired_at
     return visible

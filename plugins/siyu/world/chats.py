@@ -10,8 +10,18 @@ from siyu.world.spec import DAY_SECONDS, PERSONA_CHATS_PER_MONTH, WorldSpec
 from siyu.world.wecom import Relations
 
 CUSTOMER_LINES = np.array(["在吗", "这个还有吗", "收到了谢谢", "怎么用呀", "有优惠吗", "好的", "[图片]", "发货了吗"])
-GUIDE_LINES = np.array(["您好，我是您的专属导购", "新品到了给您留了一份", "本周会员日有折扣", "使用方法发您了",
-                        "已经帮您催发货", "好的，随时找我", "给您申请了优惠券", "周末欢迎到店试用"])
+GUIDE_LINES = np.array(
+    [
+        "您好，我是您的专属导购",
+        "新品到了给您留了一份",
+        "本周会员日有折扣",
+        "使用方法发您了",
+        "已经帮您催发货",
+        "好的，随时找我",
+        "给您申请了优惠券",
+        "周末欢迎到店试用",
+    ]
+)
 
 
 def make_chats(spec: WorldSpec, people: People, rel: Relations, rng: np.random.Generator) -> Messages:
@@ -23,8 +33,11 @@ def make_chats(spec: WorldSpec, people: People, rel: Relations, rng: np.random.G
     count = rng.poisson(rate * live_days / 30)
     conv_rel = np.repeat(np.arange(len(count)), count)
     n = len(conv_rel)
-    day = (rel.createtime[conv_rel] - spec.start_ts) // DAY_SECONDS + 1 + (rng.random(n) * np.maximum(
-        live_days[conv_rel] - 1, 0)).astype(np.int64)
+    day = (
+        (rel.createtime[conv_rel] - spec.start_ts) // DAY_SECONDS
+        + 1
+        + (rng.random(n) * np.maximum(live_days[conv_rel] - 1, 0)).astype(np.int64)
+    )
     t0 = spec.start_ts + day * DAY_SECONDS + rng.integers(8 * 3600, 20 * 3600, n)
     customer_first = rng.random(n) < 0.35
     replied = np.where(customer_first, rng.random(n) < 0.85, rng.random(n) < 0.45)
@@ -37,15 +50,17 @@ def make_chats(spec: WorldSpec, people: People, rel: Relations, rng: np.random.G
 
     def emit(mask: np.ndarray, sender_is_guide: bool, at: np.ndarray, lines: np.ndarray) -> None:
         rows = np.flatnonzero(mask)
-        parts.append(Messages(
-            sender_person=np.full(len(rows), -1, np.int64) if sender_is_guide else person[rows],
-            sender_guide=guide_person[rows] if sender_is_guide else np.full(len(rows), -1, np.int32),
-            peer_person=person[rows] if sender_is_guide else np.full(len(rows), -1, np.int64),
-            peer_guide=np.full(len(rows), -1, np.int32) if sender_is_guide else guide_person[rows],
-            group=np.full(len(rows), -1, np.int32),
-            msgtime_ms=at[rows] * 1000 + rng.integers(0, 1000, len(rows)),
-            phrase=lines[rng.integers(0, len(lines), len(rows))],
-        ))
+        parts.append(
+            Messages(
+                sender_person=np.full(len(rows), -1, np.int64) if sender_is_guide else person[rows],
+                sender_guide=guide_person[rows] if sender_is_guide else np.full(len(rows), -1, np.int32),
+                peer_person=person[rows] if sender_is_guide else np.full(len(rows), -1, np.int64),
+                peer_guide=np.full(len(rows), -1, np.int32) if sender_is_guide else guide_person[rows],
+                group=np.full(len(rows), -1, np.int32),
+                msgtime_ms=at[rows] * 1000 + rng.integers(0, 1000, len(rows)),
+                phrase=lines[rng.integers(0, len(lines), len(rows))],
+            )
+        )
 
     emit(customer_first, False, t0, CUSTOMER_LINES)
     emit(~customer_first, True, t0, GUIDE_LINES)

@@ -11,10 +11,38 @@ from siyu.world.people import People
 from siyu.world.spec import DAY_SECONDS, PERSONA_REFERRAL, PERSONA_SPEAK, WorldSpec
 from siyu.world.wecom import Relations, Staff
 
-PHRASES = np.array(["早上好", "这个有货吗", "已下单", "谢谢分享", "好用!", "什么时候发货", "求链接", "收到",
-                    "赞", "今天有活动吗", "我也想要", "价格多少", "用了一周效果不错", "[图片]", "拼单吗", "好的"])
-GUIDE_PHRASES = np.array(["今日新品上架", "限时秒杀 10 点开始", "会员日福利", "欢迎新朋友", "直播预告",
-                          "晒单有礼", "护肤小课堂", "周末到店有惊喜"])
+PHRASES = np.array(
+    [
+        "早上好",
+        "这个有货吗",
+        "已下单",
+        "谢谢分享",
+        "好用!",
+        "什么时候发货",
+        "求链接",
+        "收到",
+        "赞",
+        "今天有活动吗",
+        "我也想要",
+        "价格多少",
+        "用了一周效果不错",
+        "[图片]",
+        "拼单吗",
+        "好的",
+    ]
+)
+GUIDE_PHRASES = np.array(
+    [
+        "今日新品上架",
+        "限时秒杀 10 点开始",
+        "会员日福利",
+        "欢迎新朋友",
+        "直播预告",
+        "晒单有礼",
+        "护肤小课堂",
+        "周末到店有惊喜",
+    ]
+)
 
 
 @dataclass
@@ -58,8 +86,14 @@ def make_groups(spec: WorldSpec, staff: Staff, rng: np.random.Generator) -> Grou
     per_guide = 3
     owner = np.repeat(np.arange(len(staff.userid)), per_guide)
     n = len(owner)
-    latest = np.where(staff.resigned_at[owner] > 0, staff.resigned_at[owner] - 7 * DAY_SECONDS, spec.end_ts - 30 * DAY_SECONDS)
-    create_time = spec.start_ts - 60 * DAY_SECONDS + (rng.random(n) * (latest - spec.start_ts + 60 * DAY_SECONDS)).astype(np.int64)
+    latest = np.where(
+        staff.resigned_at[owner] > 0, staff.resigned_at[owner] - 7 * DAY_SECONDS, spec.end_ts - 30 * DAY_SECONDS
+    )
+    create_time = (
+        spec.start_ts
+        - 60 * DAY_SECONDS
+        + (rng.random(n) * (latest - spec.start_ts + 60 * DAY_SECONDS)).astype(np.int64)
+    )
     resigned = staff.resigned_at[owner] > 0
     changed = np.where(resigned, staff.resigned_at[owner] + DAY_SECONDS, -1)
     changed = np.where(changed >= spec.end_ts, -1, changed)
@@ -110,12 +144,25 @@ def make_members(spec: WorldSpec, people: People, groups: Groups, rel: Relations
     referrers = np.concatenate([np.full(n, -1), referrer])
     key = np.unique(group.astype(np.int64) * (people.size + 1) + person, return_index=True)[1]
     group, person, join_time, join_scene, invitor, referrers = (
-        group[key], person[key], join_time[key], join_scene[key], invitor[key], referrers[key])
+        group[key],
+        person[key],
+        join_time[key],
+        join_scene[key],
+        invitor[key],
+        referrers[key],
+    )
     referrers = np.where(referrers == person, -1, referrers)
     leave = rng.random(len(group)) < 0.12
     leave_time = np.where(leave, join_time + (rng.random(len(group)) * (spec.end_ts - join_time)).astype(np.int64), -1)
-    return Members(group.astype(np.int32), person.astype(np.int64), join_time.astype(np.int64), join_scene,
-                   invitor, referrers.astype(np.int64), leave_time.astype(np.int64))
+    return Members(
+        group.astype(np.int32),
+        person.astype(np.int64),
+        join_time.astype(np.int64),
+        join_scene,
+        invitor,
+        referrers.astype(np.int64),
+        leave_time.astype(np.int64),
+    )
 
 
 def owner_at(groups: Groups, group: np.ndarray, ts: np.ndarray) -> np.ndarray:
@@ -123,11 +170,14 @@ def owner_at(groups: Groups, group: np.ndarray, ts: np.ndarray) -> np.ndarray:
     return np.where(changed, groups.new_owner[group], groups.owner[group])
 
 
-def make_group_messages(spec: WorldSpec, people: People, groups: Groups, members: Members,
-                        rng: np.random.Generator) -> Messages:
+def make_group_messages(
+    spec: WorldSpec, people: People, groups: Groups, members: Members, rng: np.random.Generator
+) -> Messages:
     live = groups.liveliness[members.group]
     persona = people.persona[members.person]
-    speaks = rng.random(len(live)) < PERSONA_SPEAK[persona] * live * np.minimum(people.liveliness_bias[members.person], 2)
+    speaks = rng.random(len(live)) < PERSONA_SPEAK[persona] * live * np.minimum(
+        people.liveliness_bias[members.person], 2
+    )
     count = np.where(speaks, 1 + rng.poisson(2 + 25 * live * PERSONA_SPEAK[persona]), 0)
     row = np.repeat(np.arange(len(live)), count)
     start = members.join_time[row]
@@ -140,16 +190,23 @@ def make_group_messages(spec: WorldSpec, people: People, groups: Groups, members
     post_ts = begin + (rng.random(len(post_group)) * (spec.end_ts - begin)).astype(np.int64)
     post_guide = owner_at(groups, post_group, post_ts)
     customer = Messages(
-        sender_person=members.person[row], sender_guide=np.full(len(row), -1, np.int32),
-        peer_person=np.full(len(row), -1, np.int64), peer_guide=np.full(len(row), -1, np.int32),
+        sender_person=members.person[row],
+        sender_guide=np.full(len(row), -1, np.int32),
+        peer_person=np.full(len(row), -1, np.int64),
+        peer_guide=np.full(len(row), -1, np.int32),
         group=members.group[row],
-        msgtime_ms=ts * 1000 + rng.integers(0, 1000, len(row)), phrase=PHRASES[rng.integers(0, len(PHRASES), len(row))])
+        msgtime_ms=ts * 1000 + rng.integers(0, 1000, len(row)),
+        phrase=PHRASES[rng.integers(0, len(PHRASES), len(row))],
+    )
     guide = Messages(
-        sender_person=np.full(len(post_group), -1, np.int64), sender_guide=post_guide.astype(np.int32),
-        peer_person=np.full(len(post_group), -1, np.int64), peer_guide=np.full(len(post_group), -1, np.int32),
+        sender_person=np.full(len(post_group), -1, np.int64),
+        sender_guide=post_guide.astype(np.int32),
+        peer_person=np.full(len(post_group), -1, np.int64),
+        peer_guide=np.full(len(post_group), -1, np.int32),
         group=post_group.astype(np.int32),
         msgtime_ms=post_ts * 1000 + rng.integers(0, 1000, len(post_group)),
-        phrase=GUIDE_PHRASES[rng.integers(0, len(GUIDE_PHRASES), len(post_group))])
+        phrase=GUIDE_PHRASES[rng.integers(0, len(GUIDE_PHRASES), len(post_group))],
+    )
     # Only messages inside the period are archived.
     merged = concat_messages(customer, guide)
     inside = (merged.msgtime_ms >= spec.start_ts * 1000) & (merged.msgtime_ms < spec.end_ts * 1000)

@@ -45,18 +45,42 @@ def token_strings(prefix: str, keys: np.ndarray, salt: int, length: int, alphabe
 
 def phone_numbers(keys: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Mainland mobile numbers, unique per key: an affine map of the key inside a random prefix."""
-    prefixes = np.array([130, 131, 132, 133, 135, 136, 137, 138, 139, 150, 151, 152, 155, 156, 158, 159,
-                         166, 177, 180, 181, 182, 185, 186, 187, 188, 189, 191, 198, 199])
+    prefixes = np.array(
+        [
+            130,
+            131,
+            132,
+            133,
+            135,
+            136,
+            137,
+            138,
+            139,
+            150,
+            151,
+            152,
+            155,
+            156,
+            158,
+            159,
+            166,
+            177,
+            180,
+            181,
+            182,
+            185,
+            186,
+            187,
+            188,
+            189,
+            191,
+            198,
+            199,
+        ]
+    )
     keys = np.asarray(keys, dtype=np.int64)
     chosen = prefixes[rng.integers(0, len(prefixes), len(keys))]
     # 48271 is coprime with 10**8, so the map is injective for keys below 10**8 within one prefix.
     body = (keys * 48271 + 12_345_679) % 100_000_000
     numbers = chosen.astype(np.int64) * 100_000_000 + body
     return numbers.astype("U11")
-
-
-def join_strings(*parts: np.ndarray | str) -> np.ndarray:
-    result = parts[0]
-    for part in parts[1:]:
-        result = np.strings.add(result, part)
-    return result

@@ -9,7 +9,9 @@ import numpy as np
 from siyu.world.ids import phone_numbers, token_strings
 from siyu.world.spec import PERSONA_SHARE, WorldSpec
 
-SURNAMES = np.array(list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"))
+SURNAMES = np.array(
+    list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈")
+)
 GIVEN = np.array(list("伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉萍红梅鹏飞琳雪婷宇浩晨欣怡佳然子涵梓轩一诺"))
 
 

@@ -72,8 +72,16 @@ def make_catalogue(rng: np.random.Generator, size: int = 240) -> Catalogue:
     )
 
 
-def make_orders(spec: WorldSpec, people: People, members: Members, rel: Relations, staff_userid: np.ndarray,
-                group_chat_id: np.ndarray, catalogue: Catalogue, rng: np.random.Generator) -> tuple[Orders, Items, dict]:
+def make_orders(
+    spec: WorldSpec,
+    people: People,
+    members: Members,
+    rel: Relations,
+    staff_userid: np.ndarray,
+    group_chat_id: np.ndarray,
+    catalogue: Catalogue,
+    rng: np.random.Generator,
+) -> tuple[Orders, Items, dict]:
     buyers = np.flatnonzero(people.in_shop)
     persona = people.persona[buyers]
     # Orders per buyer: a geometric chain with a persona's repeat probability; gaps grow dormant buyers.
@@ -102,8 +110,9 @@ def make_orders(spec: WorldSpec, people: People, members: Members, rel: Relation
     item = rng.integers(0, len(catalogue.item_id), len(item_order))
     num = 1 + rng.poisson(0.3, len(item_order))
     line_total = catalogue.price_fen[item] * num
-    discount = np.minimum(PERSONA_DISCOUNT[people.persona[person[item_order]]] * rng.uniform(0.3, 1.7, len(item_order)),
-                          0.6)
+    discount = np.minimum(
+        PERSONA_DISCOUNT[people.persona[person[item_order]]] * rng.uniform(0.3, 1.7, len(item_order)), 0.6
+    )
     line_payment = (line_total * (1 - discount)).astype(np.int64)
     total_fee = np.bincount(item_order, weights=line_total, minlength=n).astype(np.int64)
     goods_payment = np.bincount(item_order, weights=line_payment, minlength=n).astype(np.int64)
@@ -111,8 +120,11 @@ def make_orders(spec: WorldSpec, people: People, members: Members, rel: Relation
 
     refund = paid & (rng.random(n) < 0.09)
     full_refund = refund & (rng.random(n) < 0.65)
-    refund_fen = np.where(full_refund, goods_payment + post_fee,
-                          np.where(refund, (goods_payment * rng.uniform(0.2, 0.6, n)).astype(np.int64), 0))
+    refund_fen = np.where(
+        full_refund,
+        goods_payment + post_fee,
+        np.where(refund, (goods_payment * rng.uniform(0.2, 0.6, n)).astype(np.int64), 0),
+    )
     refund_time = np.where(refund, consign_time + rng.integers(DAY_SECONDS, 6 * DAY_SECONDS, n), -1)
 
     # Events after the period have not happened yet.
@@ -124,25 +136,42 @@ def make_orders(spec: WorldSpec, people: People, members: Members, rel: Relation
     refund_fen = np.where(refund_time >= 0, refund_fen, 0)
 
     # Where the order came from: group members buy from the group, friends from a guide's link.
-    source, source_ref, referrals = _attribute(spec, people, members, rel, staff_userid, group_chat_id, person,
-                                               created, rng)
+    source, source_ref, referrals = _attribute(
+        spec, people, members, rel, staff_userid, group_chat_id, person, created, rng
+    )
     phone = people.phone[person].copy()
     shown = rng.choice(3, n, p=[0.68, 0.22, 0.10])  # full, masked, missing
     buyer_typo = (shown == 0) & (rng.random(n) < 0.02)
     phone[buyer_typo] = typo(phone[buyer_typo], rng)
     buyer_phone = np.where(shown == 0, phone, np.where(shown == 1, mask(phone), ""))
     orders = Orders(
-        tid=np.strings.add("E", np.strings.add(
-            (20_250_000_000 + np.arange(n)).astype("U12"), token_strings("", np.arange(n), 41, 8, "digits"))),
-        person=person.astype(np.int64), created=created, pay_time=pay_time, consign_time=consign_time,
-        success_time=success_time, refund_time=refund_time, refund_fen=refund_fen.astype(np.int64),
-        total_fee_fen=total_fee + post_fee, payment_fen=goods_payment + post_fee, post_fee_fen=post_fee,
-        source=source, source_ref=source_ref, buyer_phone=buyer_phone,
+        tid=np.strings.add(
+            "E",
+            np.strings.add(
+                (20_250_000_000 + np.arange(n)).astype("U12"), token_strings("", np.arange(n), 41, 8, "digits")
+            ),
+        ),
+        person=person.astype(np.int64),
+        created=created,
+        pay_time=pay_time,
+        consign_time=consign_time,
+        success_time=success_time,
+        refund_time=refund_time,
+        refund_fen=refund_fen.astype(np.int64),
+        total_fee_fen=total_fee + post_fee,
+        payment_fen=goods_payment + post_fee,
+        post_fee_fen=post_fee,
+        source=source,
+        source_ref=source_ref,
+        buyer_phone=buyer_phone,
     )
     items = Items(
         order=item_order.astype(np.int64),
         oid=(1_472_319_870_000_000_000 + np.arange(len(item_order))).astype("U19"),
-        item=item.astype(np.int32), num=num.astype(np.int32), payment_fen=line_payment, total_fee_fen=line_total,
+        item=item.astype(np.int32),
+        num=num.astype(np.int32),
+        payment_fen=line_payment,
+        total_fee_fen=line_total,
     )
     return orders, items, referrals
 
@@ -174,7 +203,8 @@ def _attribute(spec, people, members, rel, staff_userid, group_chat_id, person, 
     source[in_group & (roll < 0.30)] = "group"
     source_ref = np.full(n, "", dtype="U34")
     source_ref[source == "guide_share"] = staff_userid[rel_guide[np.minimum(at, len(rel_guide) - 1)]][
-        source == "guide_share"]
+        source == "guide_share"
+    ]
     source_ref[source == "group"] = group_chat_id[members.group[group_row]][source == "group"]
 
     # Referrals: a buyer's first order can come from an earlier buyer's share link (seed 004 §30).
@@ -189,8 +219,12 @@ def _attribute(spec, people, members, rel, staff_userid, group_chat_id, person, 
     referred = candidates[takes]
     source[referred] = "referral"
     source_ref[referred] = people.yz_open_id[referrer[takes]]
-    referrals = {"referrer_person": referrer[takes].astype(np.int64), "referred_person": person[referred],
-                 "channel": np.full(len(referred), "share_link"), "at": created[referred]}
+    referrals = {
+        "referrer_person": referrer[takes].astype(np.int64),
+        "referred_person": person[referred],
+        "channel": np.full(len(referred), "share_link"),
+        "at": created[referred],
+    }
     return source, source_ref, referrals
 
 
@@ -202,7 +236,8 @@ def make_visits(spec: WorldSpec, people: People, orders: Orders, rng: np.random.
     extra_person = np.repeat(browse_person, extra)
     extra_time = spec.start_ts + (rng.random(len(extra_person)) * spec.days * DAY_SECONDS).astype(np.int64)
     extra_source = np.array(["group", "guide_share", "moments", "search", "ads"])[
-        rng.choice(5, len(extra_person), p=[0.12, 0.18, 0.2, 0.3, 0.2])]
+        rng.choice(5, len(extra_person), p=[0.12, 0.18, 0.2, 0.3, 0.2])
+    ]
     person = np.concatenate([orders.person, extra_person])
     time = np.concatenate([orders.created - rng.integers(60, 1800, n_orders), extra_time])
     source = np.concatenate([orders.source, extra_source])
@@ -210,5 +245,11 @@ def make_visits(spec: WorldSpec, people: People, orders: Orders, rng: np.random.
     order = np.argsort(time, kind="stable")
     person, time, source, ref = person[order], time[order], source[order], ref[order]
     visitor = np.where(people.in_shop[person], people.yz_open_id[person], np.strings.add("anon_", person.astype("U9")))
-    return {"visit_id": np.strings.add("V", np.arange(len(person)).astype("U10")), "visitor_id": visitor,
-            "person": person, "visit_time": time, "source": source, "source_ref": ref}
+    return {
+        "visit_id": np.strings.add("V", np.arange(len(person)).astype("U10")),
+        "visitor_id": visitor,
+        "person": person,
+        "visit_time": time,
+        "source": source,
+        "source_ref": ref,
+    }

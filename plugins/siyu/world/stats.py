@@ -18,25 +18,32 @@ def user_behavior_daily(spec: WorldSpec, rel: Relations, chats: Messages, rng: n
     """get_user_behavior_data per guide and day. A chat is one (guide, customer, day) conversation; it
     counts in chat_cnt when the guide sent in it, and in the reply figures when the customer spoke first."""
     from_guide = chats.sender_guide >= 0
-    frame = pd.DataFrame({
-        "guide": np.where(from_guide, chats.sender_guide, chats.peer_guide),
-        "person": np.where(from_guide, chats.peer_person, chats.sender_person),
-        "from_guide": from_guide,
-        "ts": chats.msgtime_ms,
-    })
+    frame = pd.DataFrame(
+        {
+            "guide": np.where(from_guide, chats.sender_guide, chats.peer_guide),
+            "person": np.where(from_guide, chats.peer_person, chats.sender_person),
+            "from_guide": from_guide,
+            "ts": chats.msgtime_ms,
+        }
+    )
     frame["day"] = _day(spec, frame["ts"] // 1000)
     frame = frame.sort_values(["guide", "person", "day", "ts"], kind="stable")
     keys = ["guide", "person", "day"]
-    conversations = frame.groupby(keys, sort=False).agg(first_from_guide=("from_guide", "first"),
-                                                        first_ts=("ts", "first"))
+    conversations = frame.groupby(keys, sort=False).agg(
+        first_from_guide=("from_guide", "first"), first_ts=("ts", "first")
+    )
     guide_msgs = frame[frame["from_guide"]]
-    conversations = conversations.join(guide_msgs.groupby(keys, sort=False)["ts"].min().rename("guide_ts")).reset_index()
+    conversations = conversations.join(
+        guide_msgs.groupby(keys, sort=False)["ts"].min().rename("guide_ts")
+    ).reset_index()
     started = conversations[~conversations["first_from_guide"]]
-    started = started.assign(replied=started["guide_ts"].notna(),
-                             reply_minutes=(started["guide_ts"] - started["first_ts"]) / 60000.0)
+    started = started.assign(
+        replied=started["guide_ts"].notna(), reply_minutes=(started["guide_ts"] - started["first_ts"]) / 60000.0
+    )
     daily = guide_msgs.groupby(["guide", "day"]).agg(chat_cnt=("person", "nunique"), message_cnt=("ts", "size"))
     replies = started.groupby(["guide", "day"]).agg(
-        started=("replied", "size"), replied=("replied", "sum"), avg_reply_time=("reply_minutes", "mean"))
+        started=("replied", "size"), replied=("replied", "sum"), avg_reply_time=("reply_minutes", "mean")
+    )
     added = pd.DataFrame({"guide": rel.guide, "day": _day(spec, rel.createtime)})[rel.add_way != 202]
     new_contact = added.groupby(["guide", "day"]).size().rename("new_contact_cnt")
     lost = pd.DataFrame({"guide": rel.guide, "day": _day(spec, rel.ended_at)})[rel.end_reason == "deleted_by_customer"]
@@ -51,8 +58,19 @@ def user_behavior_daily(spec: WorldSpec, rel: Relations, chats: Messages, rng: n
     out["new_apply_cnt"] = out["new_contact_cnt"] + rng.poisson(0.15 * out["new_contact_cnt"].to_numpy())
     out["stat_time"] = spec.start_ts + out["day"].astype(np.int64) * DAY_SECONDS
     out = out.sort_values(["guide", "day"]).reset_index(drop=True)
-    return out[["guide", "stat_time", "chat_cnt", "message_cnt", "reply_percentage", "avg_reply_time",
-                "negative_feedback_cnt", "new_apply_cnt", "new_contact_cnt"]]
+    return out[
+        [
+            "guide",
+            "stat_time",
+            "chat_cnt",
+            "message_cnt",
+            "reply_percentage",
+            "avg_reply_time",
+            "negative_feedback_cnt",
+            "new_apply_cnt",
+            "new_contact_cnt",
+        ]
+    ]
 
 
 def group_statistic_daily(spec: WorldSpec, groups: Groups, members: Members, messages: Messages) -> pd.DataFrame:
@@ -64,13 +82,16 @@ def group_statistic_daily(spec: WorldSpec, groups: Groups, members: Members, mes
     def daily_matrix(group: np.ndarray, day: np.ndarray, weight=None) -> np.ndarray:
         """Counts per (group, day), with events before the period in column 0 of a leading slot."""
         clipped = np.clip(day, -1, days - 1) + 1
-        flat = np.bincount(group.astype(np.int64) * (days + 1) + clipped, weights=weight,
-                           minlength=n_groups * (days + 1))
+        flat = np.bincount(
+            group.astype(np.int64) * (days + 1) + clipped, weights=weight, minlength=n_groups * (days + 1)
+        )
         return flat.reshape(n_groups, days + 1)
 
     group_index = np.arange(n_groups)
-    joins = daily_matrix(np.concatenate([members.group, group_index]),
-                         _day(spec, np.concatenate([members.join_time, groups.create_time])))
+    joins = daily_matrix(
+        np.concatenate([members.group, group_index]),
+        _day(spec, np.concatenate([members.join_time, groups.create_time])),
+    )
     left = members.leave_time > 0
     leaves = daily_matrix(members.group[left], _day(spec, members.leave_time[left]))
     member_total = np.cumsum(joins - leaves, axis=1)[:, 1:]
@@ -83,24 +104,27 @@ def group_statistic_daily(spec: WorldSpec, groups: Groups, members: Members, mes
     msg_group = messages.group[in_group]
     msg_day = _day(spec, messages.msgtime_ms[in_group] // 1000)
     msg_total = daily_matrix(msg_group, msg_day)[:, 1:]
-    sender = np.where(messages.sender_guide[in_group] >= 0, -1 - messages.sender_guide[in_group],
-                      messages.sender_person[in_group])
+    sender = np.where(
+        messages.sender_guide[in_group] >= 0, -1 - messages.sender_guide[in_group], messages.sender_person[in_group]
+    )
     speakers = pd.DataFrame({"g": msg_group, "d": msg_day, "s": sender}).drop_duplicates()
     member_has_msg = daily_matrix(speakers["g"].to_numpy(), speakers["d"].to_numpy())[:, 1:]
 
     owner = owner_at(groups, np.repeat(group_index, days), np.tile(day_end - 1, n_groups)).reshape(n_groups, days)
-    frame = pd.DataFrame({
-        "owner": owner.ravel(),
-        "day": np.tile(np.arange(days), n_groups),
-        "exists": chat_exists.ravel(),
-        "new_chat_cnt": new_chat.ravel(),
-        "chat_total": chat_exists.ravel().astype(np.int64),
-        "chat_has_msg": (msg_total.ravel() > 0).astype(np.int64),
-        "new_member_cnt": new_member.ravel(),
-        "member_total": np.where(chat_exists, member_total, 0).ravel(),
-        "member_has_msg": member_has_msg.ravel(),
-        "msg_total": msg_total.ravel(),
-    })
+    frame = pd.DataFrame(
+        {
+            "owner": owner.ravel(),
+            "day": np.tile(np.arange(days), n_groups),
+            "exists": chat_exists.ravel(),
+            "new_chat_cnt": new_chat.ravel(),
+            "chat_total": chat_exists.ravel().astype(np.int64),
+            "chat_has_msg": (msg_total.ravel() > 0).astype(np.int64),
+            "new_member_cnt": new_member.ravel(),
+            "member_total": np.where(chat_exists, member_total, 0).ravel(),
+            "member_has_msg": member_has_msg.ravel(),
+            "msg_total": msg_total.ravel(),
+        }
+    )
     frame = frame[frame["exists"]].drop(columns="exists")
     out = frame.groupby(["owner", "day"], as_index=False).sum()
     for column in out.columns:

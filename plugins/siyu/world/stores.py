@@ -39,8 +39,15 @@ def make_members(spec: WorldSpec, people: People, store_counter_phone: np.ndarra
     }
 
 
-def make_pos(spec: WorldSpec, people: People, members: dict, staff: Staff, stores: dict, catalogue: Catalogue,
-             rng: np.random.Generator) -> tuple[dict, dict]:
+def make_pos(
+    spec: WorldSpec,
+    people: People,
+    members: dict,
+    staff: Staff,
+    stores: dict,
+    catalogue: Catalogue,
+    rng: np.random.Generator,
+) -> tuple[dict, dict]:
     """Receipts for members (card and phone) and walk-ins (own phone, the counter phone, or none)."""
     m_person = members["person"]
     m_count = rng.geometric(1 - PERSONA_REPEAT[people.persona[m_person]] * 0.9)
@@ -49,8 +56,9 @@ def make_pos(spec: WorldSpec, people: People, members: dict, staff: Staff, store
     person = np.concatenate([np.repeat(m_person, m_count), np.repeat(walk, w_count)])
     card = np.concatenate([np.repeat(members["card_no"], m_count), np.full(w_count.sum(), "")])
     member_phone = np.concatenate([np.repeat(members["phone"], m_count), np.full(w_count.sum(), "")])
-    start = np.concatenate([np.repeat(np.maximum(members["registered_at"], spec.start_ts), m_count),
-                            np.full(w_count.sum(), spec.start_ts)])
+    start = np.concatenate(
+        [np.repeat(np.maximum(members["registered_at"], spec.start_ts), m_count), np.full(w_count.sum(), spec.start_ts)]
+    )
     ts = start + (rng.random(len(person)) * (spec.end_ts - start)).astype(np.int64)
     # Stores open 10:00-21:00 China time.
     ts = spec.start_ts + (ts - spec.start_ts) // DAY_SECONDS * DAY_SECONDS + rng.integers(10 * 3600, 21 * 3600, len(ts))
@@ -62,13 +70,21 @@ def make_pos(spec: WorldSpec, people: People, members: dict, staff: Staff, store
     store = people.home_store[person]
     walk_in = card == ""
     roll = rng.random(n)
-    phone = np.where(walk_in, np.where(roll < 0.3, people.phone[person],
-                                       np.where(roll < 0.55, stores["counter_phone"][store], "")), member_phone)
+    phone = np.where(
+        walk_in,
+        np.where(roll < 0.3, people.phone[person], np.where(roll < 0.55, stores["counter_phone"][store], "")),
+        member_phone,
+    )
     guide = store * spec.guides_per_store + rng.integers(0, spec.guides_per_store, n)
     guide = np.where((staff.resigned_at[guide] > 0) & (ts >= staff.resigned_at[guide]), staff.takeover[guide], guide)
     receipts = {
         "receipt_no": np.strings.add(np.strings.add(stores["store_id"][store], "-"), np.arange(1, n + 1).astype("U10")),
-        "person": person, "store": store, "ts": ts, "card_no": card, "phone": phone, "guide": guide,
+        "person": person,
+        "store": store,
+        "ts": ts,
+        "card_no": card,
+        "phone": phone,
+        "guide": guide,
     }
     lines_per = rng.choice([1, 2, 3, 4], n, p=[0.5, 0.3, 0.15, 0.05])
     receipt = np.repeat(np.arange(n), lines_per)
@@ -79,6 +95,12 @@ def make_pos(spec: WorldSpec, people: People, members: dict, staff: Staff, store
     qty = np.where(is_return, -1, qty)
     price = catalogue.price_fen[item]
     amount = price * qty
-    lines = {"receipt": receipt, "line_no": np.arange(len(receipt)) - np.repeat(np.cumsum(lines_per) - lines_per, lines_per) + 1,
-             "item": item, "qty": qty, "unit_price_fen": price, "amount_fen": amount}
+    lines = {
+        "receipt": receipt,
+        "line_no": np.arange(len(receipt)) - np.repeat(np.cumsum(lines_per) - lines_per, lines_per) + 1,
+        "item": item,
+        "qty": qty,
+        "unit_price_fen": price,
+        "amount_fen": amount,
+    }
     return receipts, lines

@@ -12,14 +12,9 @@ def flat_array(values, value_type=None) -> pa.Array:
     return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
-def list_column(owner_index: np.ndarray, values: np.ndarray, n_owners: int, value_type=pa.string()) -> pa.Array:
+def list_column(owner_index: np.ndarray, values: np.ndarray, n_owners: int, value_type=None) -> pa.Array:
     """A list column of length n_owners, where values[i] belongs to owner_index[i] (any order)."""
     order = np.argsort(owner_index, kind="stable")
     counts = np.bincount(owner_index, minlength=n_owners)
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
-    return pa.ListArray.from_arrays(pa.array(offsets), flat_array(values[order], value_type))
-
-
-def table(columns: dict) -> pa.Table:
-    return pa.table({name: (col if isinstance(col, pa.Array | pa.ChunkedArray) else pa.array(col))
-                     for name, col in columns.items()})
+    return pa.ListArray.from_arrays(pa.array(offsets), flat_array(values[order], value_type or pa.string()))

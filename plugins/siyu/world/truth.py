@@ -16,8 +16,10 @@ def month_of(ts: np.ndarray) -> np.ndarray:
 def identifiers(pairs: list[tuple[str, str, np.ndarray, np.ndarray]]) -> pd.DataFrame:
     """(source, id_type, values, person) groups into one distinct table. A value can belong to several
     persons (a counter phone): each pair is kept."""
-    frames = [pd.DataFrame({"source": source, "id_type": id_type, "id_value": values, "person_id": person})
-              for source, id_type, values, person in pairs]
+    frames = [
+        pd.DataFrame({"source": source, "id_type": id_type, "id_value": values, "person_id": person})
+        for source, id_type, values, person in pairs
+    ]
     out = pd.concat(frames, ignore_index=True)
     out = out[out["id_value"].astype(str) != ""]
     return out.drop_duplicates().sort_values(["id_type", "id_value", "person_id", "source"]).reset_index(drop=True)
@@ -27,16 +29,21 @@ def gmv_by_channel_month(orders: pd.DataFrame, pos: pd.DataFrame) -> pd.DataFram
     """Online: paid orders by pay month, refunds by refund month. Store: positive lines are sales,
     negative lines (returns) are refunds, by sale month. Amounts in yuan, buyers are true persons."""
     paid = orders[orders["pay_time"].notna()]
-    online = paid.assign(month=month_of(paid["pay_time"].astype(np.int64))).groupby("month").agg(
-        gmv_fen=("payment_fen", "sum"), orders=("tid", "size"), buyers=("person", "nunique"))
+    online = (
+        paid.assign(month=month_of(paid["pay_time"].astype(np.int64)))
+        .groupby("month")
+        .agg(gmv_fen=("payment_fen", "sum"), orders=("tid", "size"), buyers=("person", "nunique"))
+    )
     refunded = orders[orders["refund_time"].notna()]
-    online_refunds = refunded.assign(month=month_of(refunded["refund_time"].astype(np.int64))).groupby("month")[
-        "refund_fen"].sum()
+    online_refunds = (
+        refunded.assign(month=month_of(refunded["refund_time"].astype(np.int64))).groupby("month")["refund_fen"].sum()
+    )
     online = online.join(online_refunds, how="outer").fillna(0).assign(channel="online")
     pos = pos.assign(month=month_of(pos["ts"]))
     sales = pos[pos["amount_fen"] > 0]
-    store = sales.groupby("month").agg(gmv_fen=("amount_fen", "sum"), orders=("receipt_no", "nunique"),
-                                       buyers=("person", "nunique"))
+    store = sales.groupby("month").agg(
+        gmv_fen=("amount_fen", "sum"), orders=("receipt_no", "nunique"), buyers=("person", "nunique")
+    )
     store_refunds = -pos[pos["amount_fen"] < 0].groupby("month")["amount_fen"].sum().rename("refund_fen")
     store = store.join(store_refunds, how="outer").fillna(0).assign(channel="store")
     out = pd.concat([online, store]).reset_index()
@@ -45,8 +52,11 @@ def gmv_by_channel_month(orders: pd.DataFrame, pos: pd.DataFrame) -> pd.DataFram
     out["gmv"] = out["gmv_fen"] / 100
     out["refunds"] = out["refund_fen"] / 100
     out["net_gmv"] = (out["gmv_fen"] - out["refund_fen"]) / 100
-    return out[["channel", "month", "gmv", "refunds", "net_gmv", "orders", "buyers"]].sort_values(
-        ["channel", "month"]).reset_index(drop=True)
+    return (
+        out[["channel", "month", "gmv", "refunds", "net_gmv", "orders", "buyers"]]
+        .sort_values(["channel", "month"])
+        .reset_index(drop=True)
+    )
 
 
 def group_speakers_by_month(messages: pd.DataFrame) -> pd.DataFrame:

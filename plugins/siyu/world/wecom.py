@@ -99,7 +99,10 @@ def make_contact_ways(spec: WorldSpec, staff: Staff) -> dict:
 
 
 def make_tags() -> tuple[dict, dict]:
-    groups, tags = {"group_id": [], "group_name": [], "order": []}, {"tag_id": [], "group_id": [], "name": [], "order": []}
+    groups, tags = (
+        {"group_id": [], "group_name": [], "order": []},
+        {"tag_id": [], "group_id": [], "name": [], "order": []},
+    )
     for group_no, (group_name, names) in enumerate(TAG_GROUPS.items()):
         group_id = f"etGRP{group_no:04d}siyu"
         groups["group_id"].append(group_id)
@@ -122,24 +125,31 @@ def make_relations(spec: WorldSpec, people: People, staff: Staff, rng: np.random
     offset = rng.integers(0, gps, n)
     guide = people.home_store[person] * gps + offset
     # Before a guide leaves they add customers; after, nobody adds them.
-    last_day = np.where(staff.resigned_at[guide] > 0, (staff.resigned_at[guide] - spec.start_ts) // DAY_SECONDS,
-                        spec.days)
-    createtime = spec.start_ts + (rng.random(n) * (last_day - 1)).astype(np.int64) * DAY_SECONDS \
+    last_day = np.where(
+        staff.resigned_at[guide] > 0, (staff.resigned_at[guide] - spec.start_ts) // DAY_SECONDS, spec.days
+    )
+    createtime = (
+        spec.start_ts
+        + (rng.random(n) * (last_day - 1)).astype(np.int64) * DAY_SECONDS
         + rng.integers(8 * 3600, 22 * 3600, n)
+    )
     # A second relation to the same guide would be a duplicate: move it to the next guide of the store.
     first_guide = np.full(spec.scale, -1)
     first_guide[person[: len(wecom)]] = guide[: len(wecom)]
     duplicate = np.zeros(n, bool)
-    duplicate[len(wecom):] = first_guide[extra] == guide[len(wecom):]
+    duplicate[len(wecom) :] = first_guide[extra] == guide[len(wecom) :]
     guide[duplicate] = people.home_store[person[duplicate]] * gps + (offset[duplicate] + 1) % gps
-    createtime = np.minimum(createtime, np.where(staff.resigned_at[guide] > 0, staff.resigned_at[guide] - 3600,
-                                                 spec.end_ts - 3600))
+    createtime = np.minimum(
+        createtime, np.where(staff.resigned_at[guide] > 0, staff.resigned_at[guide] - 3600, spec.end_ts - 3600)
+    )
     way = rng.choice(5, n, p=[0.58, 0.14, 0.10, 0.10, 0.08])
     add_way = np.array([1, 2, 3, 4, 6])[way]
     channel = rng.choice(len(CHANNELS), n, p=CHANNEL_SHARE)
-    state = np.where(add_way == 1,
-                     np.strings.add(np.strings.add(CHANNELS[channel], "_s"),
-                                    (people.home_store[person] + 1).astype("U5")), "")
+    state = np.where(
+        add_way == 1,
+        np.strings.add(np.strings.add(CHANNELS[channel], "_s"), (people.home_store[person] + 1).astype("U5")),
+        "",
+    )
     oper_is_customer = np.isin(add_way, [1, 4]) & (rng.random(n) < 0.8)
 
     # Guides note phones for some customers: sometimes with a typo, sometimes their own number.
@@ -161,8 +171,18 @@ def make_relations(spec: WorldSpec, people: People, staff: Staff, rng: np.random
     end_reason[deleted & by_customer] = "deleted_by_customer"
     end_reason[deleted & ~by_customer] = "deleted_by_member"
 
-    relations = Relations(person, guide.astype(np.int32), createtime.astype(np.int64), add_way.astype(np.int16),
-                          state, oper_is_customer, ended_at, end_reason, remark, np.full(n, -1, np.int32))
+    relations = Relations(
+        person,
+        guide.astype(np.int32),
+        createtime.astype(np.int64),
+        add_way.astype(np.int16),
+        state,
+        oper_is_customer,
+        ended_at,
+        end_reason,
+        remark,
+        np.full(n, -1, np.int32),
+    )
     return _inherit(spec, relations, staff, rng)
 
 
@@ -190,14 +210,17 @@ def _inherit(spec: WorldSpec, rel: Relations, staff: Staff, rng: np.random.Gener
         inherited_from=rel.guide[moved],
     )
     # A customer the manager already had stays one friendship: the inherited copy is dropped.
-    keep = ~np.isin(new.person.astype(np.int64) * 1_000_000 + new.guide,
-                    rel.person.astype(np.int64) * 1_000_000 + rel.guide)
+    keep = ~np.isin(
+        new.person.astype(np.int64) * 1_000_000 + new.guide, rel.person.astype(np.int64) * 1_000_000 + rel.guide
+    )
     for reason, rows in (("transferred", moved), ("transfer_refused", refused)):
         rel.ended_at[rows] = resign[rows] + DAY_SECONDS
         rel.end_reason[rows] = reason
     # Relations that were still live when the guide resigned and ended later now end at the transfer.
-    merged = {field: np.concatenate([getattr(rel, field), getattr(new, field)[keep]])
-              for field in Relations.__dataclass_fields__}
+    merged = {
+        field: np.concatenate([getattr(rel, field), getattr(new, field)[keep]])
+        for field in Relations.__dataclass_fields__
+    }
     return Relations(**merged)
 
 

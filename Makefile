@@ -1,0 +1,36 @@
+# siyu: the two commands a new user runs are `make demo` and `make test`. Each sets itself up from uv.lock.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+STAMP := $(VENV)/.synced
+SCALE ?= 1000000
+
+.PHONY: setup demo test test-fast bench lint clean
+
+setup: $(STAMP)
+
+$(STAMP): uv.lock pyproject.toml
+	@if ! command -v uv >/dev/null 2>&1 && [ ! -x "$(HOME)/.local/bin/uv" ]; then \
+		echo "installing uv with pip"; $(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet uv; fi
+	@UV=$$(command -v uv || echo $(HOME)/.local/bin/uv); $$UV sync --frozen --python $(PYTHON)
+	@touch $(STAMP)
+
+demo: setup
+	$(VENV)/bin/siyu demo
+
+test: setup
+	$(VENV)/bin/pytest
+
+test-fast: setup
+	$(VENV)/bin/pytest -m "not integration"
+
+bench: setup
+	$(VENV)/bin/python -m siyu.bench --scale $(SCALE)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check plugins tests
+
+clean:
+	rm -rf data/demo data/bench
