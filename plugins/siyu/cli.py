@@ -98,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # httpx logs every URL at INFO, access tokens included: keep secrets out of logs.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     return args.func(args)
 
 
