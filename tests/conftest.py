@@ -6,6 +6,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from siyu.world.generate import generate
 from siyu.world.spec import WorldSpec
 

@@ -7,6 +7,7 @@ import json
 
 import httpx
 import pytest
+
 from siyu.sim.faults import FAULT_KINDS, FaultPlan
 
 pytestmark = pytest.mark.integration

@@ -9,6 +9,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+
 from siyu.world.generate import generate
 from siyu.world.spec import WorldSpec
 

@@ -506,7 +506,9 @@ class WeComSimulator:
             if item["chat_cnt"] > 0 and rows["reply_percentage"].notna().any():
                 replied = rows.dropna(subset=["reply_percentage"])
                 item["reply_percentage"] = round(float(replied["reply_percentage"].mean()), 2)
-                item["avg_reply_time"] = round(float(replied["avg_reply_time"].mean()))
+                reply_time = replied["avg_reply_time"].dropna()
+                if not reply_time.empty:  # nobody replied: WeCom leaves the field out
+                    item["avg_reply_time"] = round(float(reply_time.mean()))
             items.append(item)
         return ok(behavior_data=items)
 
