@@ -127,3 +127,19 @@ def test_a_wrong_secret_fails_fast_with_the_errcode(sim):
     with pytest.raises(Exception, match="errcode 40001") as raised:
         client.follow_users()
     assert "wrong" not in str(raised.value), "the secret never appears in errors"
+
+
+@pytest.mark.integration
+def test_contact_ways_unassigned_and_transfers_page_to_the_end(sim):
+    state = sim.sims.state
+    with wecom(sim) as client:
+        ways = list(client.contact_way_ids(state.meta["start_ts"] - 90 * DAY, state.now))
+        assert len(ways) == len(state.contact_ways)
+        assert client.contact_way(ways[0])["state"]
+        waiting = list(client.unassigned())
+        transfers = state.transfers
+        expected = transfers[(transfers["dimission_time"] <= state.now) & transfers["takeover_time"].isna()]
+        assert len(waiting) == len(expected)
+        done = transfers[transfers["status"] == 1].iloc[0]
+        results = list(client.transfer_results(done["handover_userid"], done["takeover_userid"]))
+        assert {r["external_userid"] for r in results} >= {done["external_userid"]}

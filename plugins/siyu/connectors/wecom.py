@@ -169,70 +169,49 @@ class WeComClient:
     def follow_users(self) -> list[str]:
         return self.call("get_follow_user_list", method="GET")["follow_user"]
 
+    def cursor_pages(self, endpoint: str, body: dict, items_key: str) -> Iterator[dict]:
+        """Every item of a cursor-paged endpoint: follow next_cursor until it comes back empty."""
+        cursor = ""
+        while True:
+            page = self.call(endpoint, {**body, "cursor": cursor})
+            yield from page.get(items_key, [])
+            cursor = page.get("next_cursor", "")
+            if not cursor:
+                return
+
     def contacts_by_user(self, userids: Sequence[str], limit: int = 100) -> Iterator[dict]:
         """batch/get_by_user for every (customer, member) pair: userids in batches of 100, cursor to the end."""
         for batch in chunks(userids, MAX_USERIDS):
-            cursor = ""
-            while True:
-                page = self.call("batch/get_by_user", {"userid_list": batch, "cursor": cursor, "limit": limit})
-                yield from page.get("external_contact_list", [])
-                cursor = page.get("next_cursor", "")
-                if not cursor:
-                    break
+            yield from self.cursor_pages(
+                "batch/get_by_user", {"userid_list": batch, "limit": limit}, "external_contact_list"
+            )
 
     def corp_tags(self) -> list[dict]:
         return self.call("get_corp_tag_list", {})["tag_group"]
 
     def group_chat_ids(self, owners: Sequence[str] | None = None, limit: int = 1000) -> Iterator[dict]:
-        owner_batches = list(chunks(owners, MAX_USERIDS)) if owners else [None]
-        for batch in owner_batches:
-            cursor = ""
-            while True:
-                body: dict[str, Any] = {"status_filter": 0, "cursor": cursor, "limit": limit}
-                if batch is not None:
-                    body["owner_filter"] = {"userid_list": batch}
-                page = self.call("groupchat/list", body)
-                yield from page.get("group_chat_list", [])
-                cursor = page.get("next_cursor", "")
-                if not cursor:
-                    break
+        for batch in list(chunks(owners, MAX_USERIDS)) if owners else [None]:
+            body: dict[str, Any] = {"status_filter": 0, "limit": limit}
+            if batch is not None:
+                body["owner_filter"] = {"userid_list": batch}
+            yield from self.cursor_pages("groupchat/list", body, "group_chat_list")
 
     def group_chat(self, chat_id: str) -> dict:
         return self.call("groupchat/get", {"chat_id": chat_id, "need_name": 1})["group_chat"]
 
     def contact_way_ids(self, start_time: int, end_time: int) -> Iterator[str]:
-        cursor = ""
-        while True:
-            page = self.call(
-                "list_contact_way", {"start_time": start_time, "end_time": end_time, "cursor": cursor, "limit": 1000}
-            )
-            yield from (way["config_id"] for way in page.get("contact_way", []))
-            cursor = page.get("next_cursor", "")
-            if not cursor:
-                break
+        body = {"start_time": start_time, "end_time": end_time, "limit": 1000}
+        yield from (way["config_id"] for way in self.cursor_pages("list_contact_way", body, "contact_way"))
 
     def contact_way(self, config_id: str) -> dict:
         return self.call("get_contact_way", {"config_id": config_id})["contact_way"]
 
     def unassigned(self) -> Iterator[dict]:
-        cursor = ""
-        while True:
-            page = self.call("get_unassigned_list", {"cursor": cursor, "page_size": 1000})
-            yield from page.get("info", [])
-            cursor = page.get("next_cursor", "")
-            if not cursor:
-                break
+        yield from self.cursor_pages("get_unassigned_list", {"page_size": 1000}, "info")
 
     def transfer_results(self, handover: str, takeover: str) -> Iterator[dict]:
-        cursor = ""
-        while True:
-            page = self.call(
-                "resigned/transfer_result", {"handover_userid": handover, "takeover_userid": takeover, "cursor": cursor}
-            )
-            yield from page.get("customer", [])
-            cursor = page.get("next_cursor", "")
-            if not cursor:
-                break
+        body = {"handover_userid": handover, "takeover_userid": takeover}
+        yield from self.cursor_pages("resigned/transfer_result", body, "customer")
 
     def user_behavior(self, userid: str, first_day: int, last_day: int) -> Iterator[dict]:
         """One guide's daily behaviour: one userid per call, since several are summed into one row per day."""
