@@ -1,0 +1,58 @@
+"""
+### ingest_store: store POS and member files, and the session archive, into the raw lake
+
+Runs every hour and loads files by arrival from `SIYU_DROP_DIR` (default `data/drops`):
+`pos/<store>/pos_<store>_<date>.csv`, `members/<store>/members_<store>_<date>.csv` and
+`archive/<date>.jsonl`.
+
+- **load_new_files**: finds files not loaded before (by content hash, recorded in
+  `_state/processed_files.json` in the lake), re-reads every file of each business date they touch,
+  and replaces that date's partition → `store/pos_lines`, `store/members`, `store/messages`.
+  Encodings (UTF-8, BOM, GBK) are detected; rows failing the file contract go to
+  `quarantine/store/...` with file, line, raw text and reason, and the run goes on.
+- **validate** and **publish** as in every ingestion DAG (only the partitions this run touched).
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import dag, get_current_context, task
+
+from siyu.orchestration import DEFAULT_ARGS, START_DATE, raw_assets, run_day
+
+SOURCE = "store"
+
+
+@dag(
+    dag_id="ingest_store",
+    schedule="0 * * * *",
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["siyu", "ingest", "store"],
+    doc_md=__doc__,
+)
+def ingest_store():
+    @task
+    def load_new_files() -> dict:
+        from siyu.ingest.store import ingest_files
+        from siyu.settings import drop_dir, lake_root
+
+        return ingest_files(drop_dir(), lake_root(), run_day(get_current_context()))
+
+    @task
+    def validate(loaded: dict) -> dict:
+        from siyu.quality.raw_suites import validate_partitions
+        from siyu.settings import lake_root
+
+        validate_partitions(lake_root(), SOURCE, [tuple(p) for p in loaded["partitions"]])
+        return loaded["entities"]
+
+    @task(outlets=raw_assets(SOURCE))
+    def publish(counts: dict) -> None:
+        print(f"published {SOURCE} raw entities: {counts}")
+
+    publish(validate(load_new_files()))
+
+
+ingest_store()

@@ -1,0 +1,96 @@
+"""
+### ingest_wecom: WeCom customer contact into the raw lake
+
+Runs daily at 00:00 China time for the day that just ended (`dt`).
+
+- **snapshot_contacts**: every guide's friendships (`batch/get_by_user`) → `wecom/follow_relations`,
+  `wecom/external_contacts`.
+- **snapshot_groups**: customer groups and their members → `wecom/groups`, `wecom/group_members`.
+- **snapshot_directory**: corp tags, channel QR codes (`state`), customers of resigned guides →
+  `wecom/corp_tags`, `wecom/contact_ways`, `wecom/unassigned_customers`.
+- **pull_statistics**: the day's behaviour per guide and group statistics per owner →
+  `wecom/user_behavior`, `wecom/group_statistic`.
+- **validate**: the raw Great Expectations suites; a failure stops publishing.
+- **publish**: emits one Asset per entity, which schedules the transform.
+
+Connection `wecom_default`: host = API base, login = corpid, password = the app secret.
+Lake: `SIYU_LAKE_DIR` (default `data/lake`). Rerunning a day replaces its partitions.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import dag, get_current_context, task
+
+from siyu.orchestration import DEFAULT_ARGS, RAW_ENTITIES, START_DATE, raw_assets, run_day
+
+SOURCE = "wecom"
+
+
+def _client():
+    from siyu.connectors.wecom import WeComClient
+    from siyu.settings import wecom_config
+
+    return WeComClient(wecom_config())
+
+
+def _lake():
+    from siyu.settings import lake_root
+
+    return lake_root()
+
+
+@dag(
+    dag_id="ingest_wecom",
+    schedule="0 0 * * *",
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["siyu", "ingest", "wecom"],
+    doc_md=__doc__,
+)
+def ingest_wecom():
+    @task
+    def snapshot_contacts() -> dict:
+        from siyu.ingest.wecom import snapshot_contacts as run
+
+        with _client() as client:
+            return run(client, _lake(), run_day(get_current_context()))
+
+    @task
+    def snapshot_groups() -> dict:
+        from siyu.ingest.wecom import snapshot_groups as run
+
+        with _client() as client:
+            return run(client, _lake(), run_day(get_current_context()))
+
+    @task
+    def snapshot_directory() -> dict:
+        from siyu.ingest.wecom import snapshot_directory as run
+
+        with _client() as client:
+            return run(client, _lake(), run_day(get_current_context()))
+
+    @task
+    def pull_statistics() -> dict:
+        from siyu.ingest.wecom import pull_statistics as run
+
+        with _client() as client:
+            return run(client, _lake(), run_day(get_current_context()))
+
+    @task
+    def validate(*counts: dict) -> dict:
+        from siyu.quality.raw_suites import validate_partitions
+
+        day = run_day(get_current_context())
+        validate_partitions(_lake(), SOURCE, [(entity, day.dt) for entity in RAW_ENTITIES[SOURCE]])
+        return {entity: rows for part in counts for entity, rows in part.items()}
+
+    @task(outlets=raw_assets(SOURCE))
+    def publish(counts: dict) -> None:
+        print(f"published {SOURCE} raw entities: {counts}")
+
+    publish(validate(snapshot_contacts(), snapshot_groups(), snapshot_directory(), pull_statistics()))
+
+
+ingest_wecom()

@@ -1,0 +1,1 @@
+"""Great Expectations at the boundaries: raw data coming in, audiences going out."""
