@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import httpx
@@ -9,6 +11,12 @@ import pytest
 
 from siyu.world.generate import generate
 from siyu.world.spec import WorldSpec
+
+# Airflow reads its configuration when first imported: point it at a throwaway home before any test does.
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="siyu-airflow-home-"))
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO / "dags"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 SMALL_SCALE = 3000
 SMALL_SEED = 5

@@ -153,6 +153,17 @@ class WorldState:
     def shop_users(self) -> pd.DataFrame:
         return self.read("shop/users.parquet")
 
+    def shop_user_rows(self, column: str) -> dict[str, list[int]]:
+        """Row positions of shop users by a lookup column, built once per column."""
+        index = self.__dict__.setdefault("_shop_user_index", {})
+        if column not in index:
+            rows: dict[str, list[int]] = {}
+            for position, value in enumerate(self.shop_users[column]):
+                if pd.notna(value):
+                    rows.setdefault(value, []).append(position)
+            index[column] = rows
+        return index[column]
+
     def orders_as_of(self) -> pd.DataFrame:
         """Every order visible at the clock with its status and update time then."""
         with self.lock:

@@ -288,7 +288,7 @@ class YouzanSimulator:
             ("weixin_open_id", "weixin_open_id"),
         ):
             if params.get(key):
-                match = users[users[column] == params[key]]
+                match = users.iloc[self.state.shop_user_rows(column).get(params[key], [])]
                 break
         else:
             raise YouzanError(101103, "yz_open_id, mobile, weixin_union_id, weixin_open_id 至少填一个", None)

@@ -36,9 +36,13 @@ def make_chats(spec: WorldSpec, people: People, rel: Relations, rng: np.random.G
     day = (
         (rel.createtime[conv_rel] - spec.start_ts) // DAY_SECONDS
         + 1
-        + (rng.random(n) * np.maximum(live_days[conv_rel] - 1, 0)).astype(np.int64)
+        + (rng.random(n) * live_days[conv_rel]).astype(np.int64)
     )
     t0 = spec.start_ts + day * DAY_SECONDS + rng.integers(8 * 3600, 20 * 3600, n)
+    # A conversation ends within four hours; none may outlive the friendship or the period.
+    inside = t0 + 4 * 3600 < stop[conv_rel]
+    conv_rel, day, t0 = conv_rel[inside], day[inside], t0[inside]
+    n = len(conv_rel)
     customer_first = rng.random(n) < 0.35
     replied = np.where(customer_first, rng.random(n) < 0.85, rng.random(n) < 0.45)
     delay = np.minimum(rng.exponential(25 * 60, n).astype(np.int64) + 30, 3 * 3600)
