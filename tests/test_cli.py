@@ -36,10 +36,16 @@ def test_demo_runs_end_to_end_and_keeps_secrets_out_of_logs(tmp_path):
         capture_output=True,
         text=True,
         check=True,
-        timeout=300,
+        timeout=900,
     )
     assert "siyu demo summary" in result.stdout
-    assert "wecom guides (follow users)" in result.stdout
-    assert "access_token=" not in result.stdout + result.stderr
-    assert (tmp_path / "world/world.json").exists()
-    assert len(list(Path(tmp_path / "drops/archive").glob("*.jsonl"))) == 14
+    line = next(row for row in result.stdout.splitlines() if "shop orders in the world / in the lake" in row)
+    in_world, in_lake = (int(n.replace(",", "")) for n in line.split()[-3::2])
+    assert in_world == in_lake > 0
+    for entity in ("wecom/follow_relations", "store/pos_lines", "store/messages", "shop/users"):
+        assert entity in result.stdout
+    logs = "".join(p.read_text(errors="replace") for p in (tmp_path / "logs").glob("*.log"))
+    secret = json.loads((tmp_path / "world/world.json").read_text())["seed"]
+    assert "access_token=" not in result.stdout + result.stderr + logs
+    assert f"sim-wecom-secret-{secret}" not in result.stdout + result.stderr + logs
+    assert len(list(Path(tmp_path / "drops/archive").glob("*.jsonl"))) == 365

@@ -19,7 +19,7 @@ def test_duplicate_keys_and_bad_values_are_named(tmp_path):
     with pytest.raises(RawQualityError) as raised:
         validate_partitions(tmp_path, "shop", [("order_items", "2025-01-01"), ("order_items", "2025-01-02")])
     report = str(raised.value)
-    assert "1 of 2 shop partition(s)" in report and "shop/order_items dt=2025-01-02" in report
+    assert "1 of 1 shop entit(ies)" in report and "shop/order_items dt=2025-01-01..2025-01-02" in report
     assert "expect_column_values_to_be_unique on oid" in report
     assert "expect_column_values_to_not_be_null on tid" in report
     assert "expect_column_values_to_be_between on num" in report

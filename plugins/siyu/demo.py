@@ -1,24 +1,28 @@
-"""`make demo`: the main job as far as it goes. Today: generate the world, start the simulators, show
-that every source answers, and write the store and archive drops the ingestion DAGs will read."""
+"""`make demo`: the main job as far as it goes. Generate the world, start the simulators, drop the
+store and archive files, run the ingestion DAGs with `airflow dags test` against the simulators, and
+summarise what landed in the lake next to the world's truth."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
-import httpx
-
+from siyu.lake import summary
+from siyu.settings import connection_env
 from siyu.sim.drops import write_archive, write_store_drops
 from siyu.sim.server import RunningSimulators
 from siyu.world.generate import generate
 from siyu.world.spec import WorldSpec
 
 log = logging.getLogger("siyu.demo")
-EC = "/cgi-bin/externalcontact"
+REPO = Path(__file__).resolve().parents[2]
+STEPS = 6
 NEXT_STAGES = [
-    ("ingestion (issue 4)", "Airflow DAGs ingest_wecom / ingest_shop / ingest_store land the raw lake"),
     ("identity (issue 5)", "dbt unifies identifiers into one customer_id, with precision/recall/F1"),
     ("segments (issue 6)", "RFM, lifecycle, ladder, 33 rule, personas, predicted CLV"),
     ("KPIs (issue 7)", "triangle, GMV trees, community grades, guide rates, channel funnel"),
@@ -26,95 +30,98 @@ NEXT_STAGES = [
 ]
 
 
+def _step(number: int, message: str, *args) -> None:
+    log.info(f"[{number}/{STEPS}] {message}", *args)
+
+
 def _ensure_world(spec: WorldSpec, world_dir: Path) -> dict:
     meta_path = world_dir / "world.json"
     if meta_path.exists():
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         if (meta["scale"], meta["seed"]) == (spec.scale, spec.seed):
-            log.info("[1/4] world already generated at %s (scale %d, seed %d)", world_dir, spec.scale, spec.seed)
+            _step(1, "world already generated at %s (scale %d, seed %d)", world_dir, spec.scale, spec.seed)
             return meta
-    log.info("[1/4] generating a world of %d persons (seed %d) into %s", spec.scale, spec.seed, world_dir)
+    _step(1, "generating a world of %d persons (seed %d) into %s", spec.scale, spec.seed, world_dir)
     return generate(spec, world_dir)
 
 
-def _probe(sim: RunningSimulators) -> dict:
-    """Call each source the way a connector will, and count what it holds."""
-    creds = sim.credentials
-    found = {}
-    with httpx.Client(base_url=sim.base_url, timeout=30) as http:
-        token = http.get(
-            "/cgi-bin/gettoken", params={"corpid": creds["corp_id"], "corpsecret": creds["corp_secret"]}
-        ).json()["access_token"]
-        query = {"access_token": token}
-        guides = http.get(f"{EC}/get_follow_user_list", params=query).json()["follow_user"]
-        found["wecom guides (follow users)"] = len(guides)
-        relations, cursor = 0, ""
-        while True:
-            page = http.post(
-                f"{EC}/batch/get_by_user",
-                params=query,
-                json={"userid_list": guides[:100], "cursor": cursor, "limit": 100},
-            ).json()
-            relations += len(page["external_contact_list"])
-            cursor = page["next_cursor"]
-            if not cursor:
-                break
-        found["wecom friendships of the first 100 guides"] = relations
-        groups = http.post(f"{EC}/groupchat/list", params=query, json={"limit": 1000}).json()
-        found["wecom customer groups (first page)"] = len(groups["group_chat_list"])
-        yesterday = sim.sims.state.today_start - 86_400
-        stats = http.post(
-            f"{EC}/groupchat/statistic",
-            params=query,
-            json={"day_begin_time": yesterday, "owner_filter": {"userid_list": guides[:100]}, "limit": 1000},
-        ).json()
-        found["group messages yesterday"] = sum(i["data"]["msg_total"] for i in stats["items"])
-        yz = http.post(
-            "/auth/token",
-            json={
-                "client_id": creds["youzan_client_id"],
-                "client_secret": creds["youzan_client_secret"],
-                "authorize_type": "silent",
-                "grant_id": creds["youzan_kdt_id"],
-            },
-        ).json()["data"]["access_token"]
-        orders = http.post(
-            "/api/youzan.trades.sold.get/4.0.4",
-            params={"access_token": yz},
-            json={"start_update": "2025-12-01 00:00:00", "end_update": "2025-12-31 23:59:59", "page_size": 1},
-        ).json()
-        found["shop orders updated in December"] = orders["data"]["total_results"]
-    return found
+def _airflow_env(data_dir: Path, sim: RunningSimulators) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(data_dir / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(Path(os.environ.get("SIYU_DAGS_DIR", REPO / "dags")).resolve()),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "SIYU_LAKE_DIR": str(data_dir / "lake"),
+        "SIYU_DROP_DIR": str(data_dir / "drops"),
+    }
+    env.update(connection_env(sim.base_url, sim.credentials))
+    return env
+
+
+def _airflow(args: list[str], env: dict, log_file: Path) -> float:
+    """Run an airflow command, its output into log_file; fail loudly with the log's tail."""
+    began = time.perf_counter()
+    airflow = Path(sys.executable).parent / "airflow"
+    with log_file.open("w", encoding="utf-8") as handle:
+        result = subprocess.run([str(airflow), *args], env=env, stdout=handle, stderr=subprocess.STDOUT, check=False)
+    if result.returncode != 0:
+        tail = "\n".join(log_file.read_text(encoding="utf-8", errors="replace").splitlines()[-30:])
+        raise RuntimeError(f"`airflow {' '.join(args)}` failed (exit {result.returncode}); log {log_file}:\n{tail}")
+    return time.perf_counter() - began
 
 
 def run_demo(scale: int, seed: int, data_dir: Path) -> int:
     began = time.perf_counter()
+    data_dir = data_dir.resolve()
     spec = WorldSpec(scale=scale, seed=seed)
     world_dir = data_dir / "world"
     meta = _ensure_world(spec, world_dir)
-    log.info("[2/4] starting the WeCom and Youzan simulators on 127.0.0.1")
-    with RunningSimulators(world_dir) as sim:
-        log.info("      serving at %s", sim.base_url)
-        log.info("[3/4] calling every source as a connector will")
-        found = _probe(sim)
     drops_dir = data_dir / "drops"
-    log.info("[4/4] writing the last 14 days of store CSV drops and session archive into %s", drops_dir)
-    last = spec.days - 1
-    store = write_store_drops(world_dir, drops_dir, last - 13, last)
-    archive = write_archive(world_dir, drops_dir, last - 13, last)
+    _step(2, "writing a year of store CSV drops and session-archive files into %s", drops_dir)
+    store = write_store_drops(world_dir, drops_dir)
+    archive = write_archive(world_dir, drops_dir)
+    logs = data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    # The simulated clock stands a minute after the last midnight: the daily runs ingest the last day.
+    with RunningSimulators(world_dir, now=meta["end_ts"] + 60) as sim:
+        _step(3, "WeCom and Youzan simulators serving at %s", sim.base_url)
+        env = _airflow_env(data_dir, sim)
+        _step(4, "preparing Airflow metadata (SQLite) in %s", env["AIRFLOW_HOME"])
+        _airflow(["db", "migrate"], env, logs / "airflow_db_migrate.log")
+        _step(5, "running the ingestion DAGs (logs in %s)", logs)
+        logical_date = "2026-01-01T00:00:00+08:00"
+        runs = [
+            ("ingest_shop", ["-c", json.dumps({"start": "2025-01-01 00:00:00", "end": "2026-01-01 00:01:00"})]),
+            ("ingest_wecom", []),
+            ("ingest_store", []),
+        ]
+        timings = {}
+        for dag_id, extra in runs:
+            timings[dag_id] = _airflow(["dags", "test", dag_id, logical_date, *extra], env, logs / f"{dag_id}.log")
+            log.info("      %-13s succeeded in %5.1fs", dag_id, timings[dag_id])
+    _step(6, "summarising")
+    lake = summary(data_dir / "lake")
     headline = json.loads((world_dir / "truth/headline.json").read_text(encoding="utf-8"))
 
     print("\n================ siyu demo summary ================")
+    print(f"world   {world_dir}  ({meta['scale']:,} persons, seed {meta['seed']}, {spec.start} + {spec.days} days)")
+    print(f"drops   {drops_dir}  ({store['files']:,} store files, {archive['files']} archive days)")
+    print(f"lake    {data_dir / 'lake'}")
+    print(f"  {'source/entity':<32} {'partitions':>10} {'rows':>10} {'quarantined':>12}")
+    for row in lake:
+        print(
+            f"  {row['source'] + '/' + row['entity']:<32} {row['partitions']:>10,} {row['rows']:>10,} "
+            f"{row['quarantined']:>12,}"
+        )
+    print("truth (read by quality checks only)")
+    orders = json.loads((world_dir / "world.json").read_text(encoding="utf-8"))["tables"]["shop/orders"]
     print(
-        f"world            {world_dir}  ({meta['scale']:,} persons, seed {meta['seed']}, {spec.start} + {spec.days}d)"
+        f"  {'shop orders in the world / in the lake':<44} {orders:>8,} / "
+        f"{next(r['rows'] for r in lake if r['entity'] == 'orders'):,}"
     )
-    for name, value in found.items():
-        print(f"  {name:<44} {value:>10,}")
-    print(f"  {'store CSV files written (14 days)':<44} {store['files']:>10,}")
-    print(f"  {'archive JSONL files written (14 days)':<44} {archive['files']:>10,}")
-    print("truth (for quality checks only)")
     for key in ("buyers_any", "wecom_friends_live", "group_speakers", "gmv_online", "gmv_store"):
         print(f"  {key:<44} {headline[key]:>14,.0f}")
+    print("Airflow  " + ", ".join(f"{dag} {seconds:.0f}s" for dag, seconds in timings.items()))
     print("coming next in the pipeline")
     for stage, what in NEXT_STAGES:
         print(f"  {stage:<22} {what}")

@@ -98,3 +98,24 @@ def write_quarantine(root: Path, source: str, entity: str, dt: str, rejected: pa
 
 def read_manifest(root: Path, source: str, entity: str, dt: str) -> dict:
     return json.loads((partition_dir(root, "raw", source, entity, dt) / MANIFEST).read_text(encoding="utf-8"))
+
+
+def manifests(root: Path) -> list[dict]:
+    """Every partition's manifest: the queryable record of what was read, loaded and set aside."""
+    return [
+        json.loads(path.read_text(encoding="utf-8")) for path in sorted(Path(root).glob(f"raw/*/*/dt=*/{MANIFEST}"))
+    ]
+
+
+def summary(root: Path) -> list[dict]:
+    """Rows, partitions and quarantined rows per source entity (latest manifest of each partition)."""
+    totals: dict[tuple[str, str], dict] = {}
+    for manifest in manifests(root):
+        entry = totals.setdefault(
+            (manifest["source"], manifest["entity"]),
+            {"source": manifest["source"], "entity": manifest["entity"], "partitions": 0, "rows": 0, "quarantined": 0},
+        )
+        entry["partitions"] += 1
+        entry["rows"] += manifest["rows"]
+        entry["quarantined"] += manifest["quarantined"]
+    return list(totals.values())

@@ -165,25 +165,29 @@ def validate_frame(source: str, entity: str, dt: str, frame: pd.DataFrame) -> En
 
 
 def validate_partitions(lake: Path, source: str, partitions: list[tuple[str, str]]) -> list[EntityReport]:
-    """Validate (entity, dt) partitions of a source; raise RawQualityError naming every failed entity
-    and expectation, after checking them all."""
-    reports = []
+    """Validate (entity, dt) partitions of a source, one validation per entity over all its partitions;
+    raise RawQualityError naming every failed entity and expectation, after checking them all."""
+    by_entity: dict[str, list[str]] = {}
     for entity, dt in partitions:
-        folder = partition_dir(lake, "raw", source, entity, dt)
-        frame = pd.read_parquet(folder / "part-0.parquet")
-        report = validate_frame(source, entity, dt, frame)
+        by_entity.setdefault(entity, []).append(dt)
+    reports = []
+    for entity, dts in by_entity.items():
+        frames = [pd.read_parquet(partition_dir(lake, "raw", source, entity, dt) / "part-0.parquet") for dt in dts]
+        frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        label = dts[0] if len(dts) == 1 else f"{min(dts)}..{max(dts)} ({len(dts)} partitions)"
+        report = validate_frame(source, entity, label, frame)
         log.info(
             "quality: %s/%s dt=%s rows=%d %s",
             source,
             entity,
-            dt,
+            label,
             report.rows,
             "passed" if report.success else f"FAILED {len(report.failures)} expectation(s)",
         )
         reports.append(report)
     failed = [r for r in reports if not r.success]
     if failed:
-        lines = [f"raw quality gate failed for {len(failed)} of {len(reports)} {source} partition(s):"]
+        lines = [f"raw quality gate failed for {len(failed)} of {len(reports)} {source} entit(ies):"]
         for report in failed:
             lines += [f"  {report.source}/{report.entity} dt={report.dt}:"] + [f"    - {f}" for f in report.failures]
         raise RawQualityError("\n".join(lines))
