@@ -1,0 +1,68 @@
+-- Merge protection (domain.md §2): identifier values that link more distinct strong identifiers than
+-- their type's limit (var identity_link_limits), or a phone typed on more POS receipts than one
+-- person makes (var identity_receipt_limit), are left out of matching. One row per excluded value.
+
+with
+
+observed as (
+    select * from {{ ref('int_identifiers_observed') }}
+),
+
+-- Strong identifiers name one account: a member card, a shop account, a WeCom contact.
+strong as (
+    select record_id, node_key as strong_key
+    from observed
+    where id_type in ('member_card', 'yz_open_id', 'external_userid')
+),
+
+links as (
+    select
+        observed.id_type,
+        observed.id_value,
+        observed.node_key,
+        count(distinct case when strong.strong_key != observed.node_key then strong.strong_key end)
+            as strong_identifiers_linked,
+        count(distinct observed.record_id) as records
+    from observed
+    left join strong on observed.record_id = strong.record_id
+    group by observed.id_type, observed.id_value, observed.node_key
+),
+
+receipts_per_phone as (
+    select node_key, count(distinct record_id) as receipts
+    from observed
+    where id_type = 'phone' and record_id like 'receipt:%'
+    group by node_key
+),
+
+limits as (
+    {%- for id_type, limit in var('identity_link_limits').items() %}
+    select '{{ id_type }}' as id_type, {{ limit }} as link_limit
+    {{- " union all" if not loop.last }}
+    {%- endfor %}
+),
+
+final as (
+    select
+        links.id_type,
+        links.id_value,
+        links.node_key,
+        links.strong_identifiers_linked,
+        links.records,
+        coalesce(receipts_per_phone.receipts, 0) as receipts,
+        limits.link_limit,
+        case
+            when links.strong_identifiers_linked > limits.link_limit
+                then 'links ' || cast(links.strong_identifiers_linked as varchar)
+                    || ' strong identifiers (limit ' || cast(limits.link_limit as varchar) || ')'
+            else 'typed on ' || cast(receipts_per_phone.receipts as varchar)
+                || ' receipts (limit {{ var("identity_receipt_limit") }})'
+        end as reason
+    from links
+    inner join limits on links.id_type = limits.id_type
+    left join receipts_per_phone on links.node_key = receipts_per_phone.node_key
+    where links.strong_identifiers_linked > limits.link_limit
+        or coalesce(receipts_per_phone.receipts, 0) > {{ var('identity_receipt_limit') }}
+)
+
+select * from final

@@ -1,0 +1,39 @@
+with
+
+source as (
+    select * from {{ source('shop', 'orders') }}
+),
+
+-- Lookback windows overlap, so an order appears in several pulls: keep its latest state.
+ranked as (
+    select
+        *,
+        row_number() over (partition by tid order by update_time desc, dt desc) as version_rank
+    from source
+),
+
+final as (
+    select
+        tid as order_id,
+        status as order_status,
+        cast(created as timestamp) as created_at,
+        cast(update_time as timestamp) as updated_at,
+        cast(nullif(pay_time, '') as timestamp) as paid_at,
+        cast(nullif(consign_time, '') as timestamp) as shipped_at,
+        cast(nullif(success_time, '') as timestamp) as completed_at,
+        refund_state,
+        yz_open_id,
+        nullif(outer_user_id, '') as wechat_openid,
+        {{ siyu.normalize_phone('buyer_phone') }} as buyer_phone_e164,
+        cast(total_fee as decimal(18, 2)) as goods_amount,
+        cast(post_fee as decimal(18, 2)) as post_fee,
+        cast(payment as decimal(18, 2)) as paid_amount,
+        nullif(source_channel, '') as source_channel,
+        nullif(source_ref, '') as source_ref,
+        nullif(daogou, '') as guide_userid,
+        wx_entrance
+    from ranked
+    where version_rank = 1
+)
+
+select * from final

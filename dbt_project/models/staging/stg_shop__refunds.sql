@@ -1,0 +1,25 @@
+with
+
+source as (
+    select * from {{ source('shop', 'refunds') }}
+),
+
+ranked as (
+    select
+        *,
+        row_number() over (partition by refund_id order by dt desc) as pull_rank
+    from source
+),
+
+final as (
+    select
+        refund_id,
+        tid as order_id,
+        cast(refund_fee as decimal(18, 2)) as refund_amount,
+        refund_state,
+        cast(nullif(refund_time, '') as timestamp) as refunded_at
+    from ranked
+    where pull_rank = 1
+)
+
+select * from final

@@ -1,0 +1,27 @@
+with
+
+source as (
+    select * from {{ source('store', 'messages') }}
+),
+
+ranked as (
+    select
+        *,
+        row_number() over (partition by msgid order by dt desc) as pull_rank
+    from source
+),
+
+final as (
+    select
+        msgid as message_id,
+        "from" as sender_id,
+        tolist as recipient_ids,
+        nullif(roomid, '') as chat_id,
+        {{ siyu.from_unix_seconds('msgtime // 1000') }} as sent_at,
+        msgtype as message_type,
+        content
+    from ranked
+    where pull_rank = 1
+)
+
+select * from final
