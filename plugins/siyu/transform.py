@@ -1,0 +1,83 @@
+"""Run the dbt project: `dbt build` in-process through dbt's programmatic runner, with the lake,
+warehouse and truth locations passed through the environment."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
+
+
+def warehouse_path() -> Path:
+    """SIYU_WAREHOUSE, default ./data/warehouse/siyu.duckdb."""
+    return Path(os.environ.get("SIYU_WAREHOUSE", "data/warehouse/siyu.duckdb"))
+
+
+@dataclass
+class BuildResult:
+    success: bool
+    results: dict[str, int]  # status -> count
+    failures: list[str]
+
+
+class LakeNotReady(RuntimeError):
+    """A raw entity the models read has no partition yet."""
+
+
+def missing_entities(lake: Path) -> list[str]:
+    from siyu.orchestration import RAW_ENTITIES
+
+    return [
+        f"{source}/{entity}"
+        for source, entities in RAW_ENTITIES.items()
+        for entity in entities
+        if not any((Path(lake) / "raw" / source / entity).glob("dt=*/part-0.parquet"))
+    ]
+
+
+def dbt_build(
+    lake: Path,
+    warehouse: Path,
+    truth: Path | None = None,
+    select: str | None = None,
+    extra_args: list[str] | None = None,
+) -> BuildResult:
+    """Build (models and tests). DuckDB allows one writer per file, so this is the only writer."""
+    from dbt.cli.main import dbtRunner
+
+    missing = missing_entities(lake)
+    if missing:
+        raise LakeNotReady(f"no raw data yet for {', '.join(missing)} in {lake}: run the ingestion DAGs first")
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    os.environ["SIYU_LAKE_DIR"] = str(Path(lake).resolve())
+    os.environ["SIYU_WAREHOUSE"] = str(Path(warehouse).resolve())
+    if truth is not None:
+        os.environ["SIYU_TRUTH_DIR"] = str(Path(truth).resolve())
+    else:
+        os.environ.pop("SIYU_TRUTH_DIR", None)
+    args = [
+        "build",
+        "--project-dir",
+        str(PROJECT_DIR),
+        "--profiles-dir",
+        str(PROJECT_DIR),
+        "--target-path",
+        str(Path(warehouse).resolve().parent / "dbt_target"),
+        *(extra_args or []),
+    ]
+    if select:
+        args += ["--select", select]
+    result = dbtRunner().invoke(args)
+    statuses: dict[str, int] = {}
+    failures = []
+    for node_result in result.result or []:
+        status = str(node_result.status)
+        statuses[status] = statuses.get(status, 0) + 1
+        if status in ("error", "fail"):
+            failures.append(f"{node_result.node.name}: {node_result.message}")
+    log.info("dbt build: %s", statuses)
+    return BuildResult(success=bool(result.success), results=statuses, failures=failures)
