@@ -4,6 +4,7 @@ merge, the largest part keeping the id on a split, merge protection, and quality
 from __future__ import annotations
 
 import duckdb
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet
 import pytest
@@ -202,6 +203,17 @@ def test_quality_against_the_world(sim, small_world, tmp_path):
     assert quality["pairwise_f1"] > 0.88
     assert excluded >= 1, "a guide's own phone typed as customers' remarks, or a counter phone"
     assert quality["largest_cluster"] < 25
+
+    # The shop's GMV by month in fct_orders equals the world's truth exactly.
+    truth = pd.read_parquet(small_world / "truth/gmv_by_channel_month.parquet")
+    with duckdb.connect(str(warehouse)) as con:
+        online = con.sql("""select strftime(paid_at, '%Y-%m') as month, sum(gross_amount) as gmv,
+                                   count(distinct customer_id) as buyers
+                            from marts.fct_orders where channel = 'online' and is_paid group by 1""").df()
+        unattributed = con.sql("select count(*) from marts.fct_orders where customer_id is null and channel = 'online'")
+        assert unattributed.fetchall()[0][0] == 0
+    expected = truth[truth["channel"] == "online"].set_index("month")["gmv"]
+    assert online.set_index("month")["gmv"].astype(float).round(2).to_dict() == expected.round(2).to_dict()
 
 
 def test_a_lake_missing_an_entity_is_named_before_dbt_runs(tmp_path):
