@@ -21,9 +21,8 @@ from siyu.world.spec import WorldSpec
 
 log = logging.getLogger("siyu.demo")
 REPO = Path(__file__).resolve().parents[2]
-STEPS = 6
+STEPS = 7
 NEXT_STAGES = [
-    ("identity (issue 5)", "dbt unifies identifiers into one customer_id, with precision/recall/F1"),
     ("segments (issue 6)", "RFM, lifecycle, ladder, 33 rule, personas, predicted CLV"),
     ("KPIs (issue 7)", "triangle, GMV trees, community grades, guide rates, channel funnel"),
     ("activation (issue 8)", "suppressed audiences, exports, WeCom tag writeback"),
@@ -53,6 +52,9 @@ def _airflow_env(data_dir: Path, sim: RunningSimulators) -> dict[str, str]:
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "SIYU_LAKE_DIR": str(data_dir / "lake"),
         "SIYU_DROP_DIR": str(data_dir / "drops"),
+        "SIYU_WAREHOUSE": str(data_dir / "warehouse" / "siyu.duckdb"),
+        # Only quality reports read the truth: identity precision and recall are measured against it.
+        "SIYU_TRUTH_DIR": str(data_dir / "world" / "truth"),
     }
     env.update(connection_env(sim.base_url, sim.credentials))
     return env
@@ -68,6 +70,17 @@ def _airflow(args: list[str], env: dict, log_file: Path) -> float:
         tail = "\n".join(log_file.read_text(encoding="utf-8", errors="replace").splitlines()[-30:])
         raise RuntimeError(f"`airflow {' '.join(args)}` failed (exit {result.returncode}); log {log_file}:\n{tail}")
     return time.perf_counter() - began
+
+
+def _identity(warehouse: Path) -> tuple[dict, list]:
+    import duckdb
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        quality = con.sql("select * from marts.identity_quality").df().iloc[0].to_dict()
+        orders = con.sql(
+            "select channel, count(*), sum(gross_amount) from marts.fct_orders where is_paid group by 1 order by 1"
+        ).fetchall()
+    return quality, orders
 
 
 def run_demo(scale: int, seed: int, data_dir: Path) -> int:
@@ -88,19 +101,21 @@ def run_demo(scale: int, seed: int, data_dir: Path) -> int:
         env = _airflow_env(data_dir, sim)
         _step(4, "preparing Airflow metadata (SQLite) in %s", env["AIRFLOW_HOME"])
         _airflow(["db", "migrate"], env, logs / "airflow_db_migrate.log")
-        _step(5, "running the ingestion DAGs (logs in %s)", logs)
+        _step(5, "running the ingestion DAGs, then the dbt transform (logs in %s)", logs)
         logical_date = "2026-01-01T00:00:00+08:00"
         runs = [
             ("ingest_shop", ["-c", json.dumps({"start": "2025-01-01 00:00:00", "end": "2026-01-01 00:01:00"})]),
             ("ingest_wecom", []),
             ("ingest_store", []),
+            ("transform", []),
         ]
         timings = {}
         for dag_id, extra in runs:
             timings[dag_id] = _airflow(["dags", "test", dag_id, logical_date, *extra], env, logs / f"{dag_id}.log")
             log.info("      %-13s succeeded in %5.1fs", dag_id, timings[dag_id])
-    _step(6, "summarising")
+    _step(7, "summarising")
     lake = summary(data_dir / "lake")
+    quality, customers = _identity(data_dir / "warehouse" / "siyu.duckdb")
     headline = json.loads((world_dir / "truth/headline.json").read_text(encoding="utf-8"))
 
     print("\n================ siyu demo summary ================")
@@ -121,6 +136,17 @@ def run_demo(scale: int, seed: int, data_dir: Path) -> int:
     )
     for key in ("buyers_any", "wecom_friends_live", "group_speakers", "gmv_online", "gmv_store"):
         print(f"  {key:<44} {headline[key]:>14,.0f}")
+    print(f"warehouse {data_dir / 'warehouse' / 'siyu.duckdb'}")
+    print(f"  {'customers unified (dim_customers)':<44} {quality['customers']:>10,}")
+    print(f"  {'true persons behind the evaluated identifiers':<44} {quality['true_persons']:>10,}")
+    print(
+        f"  {'identity pairwise precision / recall / F1':<44} {quality['pairwise_precision']:.3f} / "
+        f"{quality['pairwise_recall']:.3f} / {quality['pairwise_f1']:.3f}"
+    )
+    print(f"  {'largest cluster (identifiers)':<44} {quality['largest_cluster']:>10,}")
+    print(f"  {'values excluded by merge protection':<44} {quality['excluded_values']:>10,}")
+    for channel, orders_count, gmv in customers:
+        print(f"  {'orders / GMV ' + channel:<44} {orders_count:>10,} {gmv:>14,.0f}")
     print("Airflow  " + ", ".join(f"{dag} {seconds:.0f}s" for dag, seconds in timings.items()))
     print("coming next in the pipeline")
     for stage, what in NEXT_STAGES:

@@ -71,7 +71,10 @@ def dbt_build(
     ]
     if select:
         args += ["--select", select]
-    result = dbtRunner().invoke(args)
+    try:
+        result = dbtRunner().invoke(args)
+    finally:
+        _release_duckdb()
     statuses: dict[str, int] = {}
     failures = []
     for node_result in result.result or []:
@@ -81,3 +84,16 @@ def dbt_build(
             failures.append(f"{node_result.node.name}: {node_result.message}")
     log.info("dbt build: %s", statuses)
     return BuildResult(success=bool(result.success), results=statuses, failures=failures)
+
+
+def _release_duckdb() -> None:
+    """dbt-duckdb keeps its database open for the life of the process; close it so the warehouse can
+    be read (read-only, or by another process) once the build is done."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    environment = DuckDBConnectionManager._ENV
+    if environment is not None:
+        try:
+            environment.close()
+        finally:
+            DuckDBConnectionManager.close_all_connections()
