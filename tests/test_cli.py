@@ -44,6 +44,9 @@ def test_demo_runs_end_to_end_and_keeps_secrets_out_of_logs(tmp_path):
     assert in_world == in_lake > 0
     for entity in ("wecom/follow_relations", "store/pos_lines", "store/messages", "shop/users"):
         assert entity in result.stdout
+    f1_line = next(row for row in result.stdout.splitlines() if "precision / recall / F1" in row)
+    precision, recall, f1 = (float(x) for x in f1_line.split()[-5::2])
+    assert precision > 0.95 and 0 < recall <= 1 and f1 > 0.8
     logs = "".join(p.read_text(errors="replace") for p in (tmp_path / "logs").glob("*.log"))
     secret = json.loads((tmp_path / "world/world.json").read_text())["seed"]
     assert "access_token=" not in result.stdout + result.stderr + logs

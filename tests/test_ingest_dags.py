@@ -165,3 +165,24 @@ def test_faults_change_nothing_in_the_lake(dagbag, sim, pipeline_env, monkeypatc
     assert with_faults.keys() == clean.keys()
     for name, frame in clean.items():
         pd.testing.assert_frame_equal(with_faults[name], frame, obj=name)
+
+
+def test_transform_builds_the_warehouse_from_the_landed_lake(dagbag, sim, small_world, pipeline_env, monkeypatch):
+    from siyu.sim.drops import write_archive, write_store_drops
+
+    write_store_drops(small_world, pipeline_env / "drops")
+    write_archive(small_world, pipeline_env / "drops", 350, 364)
+    run_dag(dagbag, "ingest_wecom")
+    run_dag(dagbag, "ingest_shop", {"start": "2025-01-01 00:00:00", "end": "2026-01-01 00:01:00"})
+    run_dag(dagbag, "ingest_store")
+    warehouse = pipeline_env / "warehouse" / "siyu.duckdb"
+    monkeypatch.setenv("SIYU_WAREHOUSE", str(warehouse))
+    monkeypatch.setenv("SIYU_TRUTH_DIR", str(small_world / "truth"))
+    run_dag(dagbag, "transform")
+    import duckdb
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        quality = con.sql("select * from marts.identity_quality").df().iloc[0]
+        customers = con.sql("select count(*) from marts.dim_customers").fetchall()[0][0]
+    assert customers == quality["customers"] > 0
+    assert quality["pairwise_precision"] > 0.97 and quality["pairwise_f1"] > 0.88
