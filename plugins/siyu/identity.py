@@ -4,26 +4,19 @@ benchmark that measures it beside scipy alone."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 
-def connected_clusters(node_keys: pd.Series, from_keys: pd.Series, to_keys: pd.Series) -> pd.DataFrame:
-    """One row per node: node_key, cluster_key (the smallest node key of its component) and cluster_size.
-    Cost grows linearly with nodes + edges (scipy's graph search), whatever the graph's shape."""
-    keys = pd.Index(np.sort(node_keys.to_numpy()))
-    source = keys.get_indexer(from_keys)
-    target = keys.get_indexer(to_keys)
-    if (source < 0).any() or (target < 0).any():
+def connected_clusters(n_nodes: int, from_ids: np.ndarray, to_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For nodes numbered 0..n-1 in key order, the component of each node as (cluster_id, cluster_size),
+    where cluster_id is the smallest node id, hence the smallest key, of its component. Cost grows
+    linearly with nodes + edges (scipy's graph search), whatever the graph's shape."""
+    from_ids, to_ids = np.asarray(from_ids, dtype=np.int64), np.asarray(to_ids, dtype=np.int64)
+    if len(from_ids) and (min(from_ids.min(), to_ids.min()) < 0 or max(from_ids.max(), to_ids.max()) >= n_nodes):
         raise ValueError("an edge names a node that is not in the node list")
-    graph = coo_matrix((np.ones(len(source), dtype=np.int8), (source, target)), shape=(len(keys), len(keys)))
+    graph = coo_matrix((np.ones(len(from_ids), dtype=np.int8), (from_ids, to_ids)), shape=(n_nodes, n_nodes))
     _, labels = connected_components(graph, directed=False)
-    # Keys are sorted, so the first position of each label holds its component's smallest key.
-    first_position = np.full(labels.max() + 1 if len(labels) else 0, len(labels), dtype=np.int64)
-    np.minimum.at(first_position, labels, np.arange(len(labels)))
-    sizes = np.bincount(labels)
-    key_values = keys.to_numpy()
-    return pd.DataFrame(
-        {"node_key": key_values, "cluster_key": key_values[first_position[labels]], "cluster_size": sizes[labels]}
-    )
+    first_of_label = np.full(labels.max() + 1 if n_nodes else 0, n_nodes, dtype=np.int64)
+    np.minimum.at(first_of_label, labels, np.arange(n_nodes))
+    return first_of_label[labels], np.bincount(labels)[labels]

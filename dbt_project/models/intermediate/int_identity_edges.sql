@@ -8,34 +8,34 @@ observed as (
     select * from {{ ref('int_identifiers_observed') }}
 ),
 
-excluded as (
-    select node_key from {{ ref('int_identity_excluded_values') }}
+nodes as (
+    select node_id, node_key from {{ ref('int_identity_nodes') }}
 ),
 
+-- Nodes are the matchable identifiers: joining them leaves excluded values out.
 matchable as (
-    select observed.*
+    select observed.*, nodes.node_id
     from observed
-    left join excluded on observed.node_key = excluded.node_key
-    where excluded.node_key is null
+    inner join nodes on observed.node_key = nodes.node_key
 ),
 
 anchored as (
     select
         source_name,
         record_id,
-        node_key,
-        min(node_key) over (partition by source_name, record_id) as anchor_key
+        node_id,
+        min(node_id) over (partition by source_name, record_id) as anchor_id
     from matchable
 ),
 
 final as (
     select
-        anchor_key as from_node_key,
-        node_key as to_node_key,
+        anchor_id as from_node_id,
+        node_id as to_node_id,
         source_name,
         record_id
     from anchored
-    where node_key != anchor_key
+    where node_id != anchor_id
 )
 
 select * from final

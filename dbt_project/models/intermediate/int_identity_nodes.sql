@@ -1,5 +1,5 @@
 -- The matchable identifiers: every identifier observed, less the values merge protection left out.
--- One row per node (id_type, id_value).
+-- One row per node (id_type, id_value), numbered 0..n-1 in key order for the clustering step.
 
 with
 
@@ -11,7 +11,7 @@ excluded as (
     select node_key from {{ ref('int_identity_excluded_values') }}
 ),
 
-final as (
+grouped as (
     select
         observed.node_key,
         observed.id_type,
@@ -23,6 +23,13 @@ final as (
     left join excluded on observed.node_key = excluded.node_key
     where excluded.node_key is null
     group by observed.node_key, observed.id_type, observed.id_value
+),
+
+final as (
+    select
+        row_number() over (order by node_key) - 1 as node_id,
+        *
+    from grouped
 )
 
 select * from final
