@@ -53,14 +53,115 @@ def bench_world(scale: int, seed: int) -> str:
     )
 
 
+OBSERVED_SQL = """
+    select 'rel:' || userid || ':' || external_userid as record, 'external_userid:' || external_userid as node_key
+        from read_parquet('{w}/wecom/follow_relations.parquet')
+    union all select 'rel:' || userid || ':' || external_userid, 'phone:+86' || unnest(remark_mobiles)
+        from read_parquet('{w}/wecom/follow_relations.parquet')
+    union all select 'contact:' || external_userid, 'unionid:' || lower(unionid)
+        from read_parquet('{w}/wecom/external_contacts.parquet') where unionid is not null
+    union all select 'contact:' || external_userid, 'external_userid:' || external_userid
+        from read_parquet('{w}/wecom/external_contacts.parquet')
+    union all select 'member:' || chat_id || userid, 'external_userid:' || userid
+        from read_parquet('{w}/wecom/group_members.parquet')
+    union all select 'member:' || chat_id || userid, 'unionid:' || lower(unionid)
+        from read_parquet('{w}/wecom/group_members.parquet') where unionid is not null
+    union all select 'order:' || tid, 'yz_open_id:' || yz_open_id from read_parquet('{w}/shop/orders.parquet')
+    union all select 'order:' || tid, 'openid:' || outer_user_id
+        from read_parquet('{w}/shop/orders.parquet') where outer_user_id is not null
+    union all select 'order:' || tid, 'phone:+86' || buyer_phone
+        from read_parquet('{w}/shop/orders.parquet') where regexp_full_match(buyer_phone, '1[3-9][0-9]{{9}}')
+    union all select 'user:' || yz_open_id, 'yz_open_id:' || yz_open_id from read_parquet('{w}/shop/users.parquet')
+    union all select 'user:' || yz_open_id, 'phone:+86' || mobile
+        from read_parquet('{w}/shop/users.parquet') where mobile is not null
+    union all select 'user:' || yz_open_id, 'unionid:' || lower(union_id)
+        from read_parquet('{w}/shop/users.parquet') where union_id is not null
+    union all select 'user:' || yz_open_id, 'openid:' || weixin_open_id
+        from read_parquet('{w}/shop/users.parquet') where weixin_open_id is not null
+    union all select 'card:' || card_no, 'member_card:' || card_no from read_parquet('{w}/store/members.parquet')
+    union all select 'card:' || card_no, 'phone:+86' || phone
+        from read_parquet('{w}/store/members.parquet') where regexp_full_match(phone, '1[3-9][0-9]{{9}}')
+    union all select 'receipt:' || receipt_no, 'member_card:' || card_no
+        from read_parquet('{w}/store/pos_lines.parquet') where card_no != ''
+    union all select 'receipt:' || receipt_no, 'phone:+86' || phone
+        from read_parquet('{w}/store/pos_lines.parquet') where regexp_full_match(phone, '1[3-9][0-9]{{9}}')
+"""
+EDGES_SQL = """
+with numbered as (select record, node_id from observed join nodes using (node_key)),
+anchored as (select node_id, min(node_id) over (partition by record) as anchor_id from numbered)
+select anchor_id, node_id from anchored where node_id != anchor_id
+"""
+
+
+def bench_identity(scale: int, seed: int, repeats: int = 3) -> str:
+    """The clustering step (siyu.identity.connected_clusters, as int_identity_clusters runs it) beside
+    scipy's connected_components alone, on the same integer edge list of a generated world's graph."""
+    import duckdb
+    import numpy as np
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    from siyu.identity import connected_clusters
+
+    out = Path(tempfile.mkdtemp(prefix="siyu-bench-identity-"))
+    try:
+        generate(WorldSpec(scale=scale, seed=seed), out)
+        began = time.perf_counter()
+        with duckdb.connect() as con:
+            con.execute(f"create temp table observed as select distinct * from ({OBSERVED_SQL.format(w=out)})")
+            con.execute(
+                "create temp table nodes as select node_key, row_number() over (order by node_key) - 1 "
+                "as node_id from (select distinct node_key from observed)"
+            )
+            edges = con.sql(EDGES_SQL).fetchnumpy()
+            n_nodes = con.sql("select count(*) from nodes").fetchall()[0][0]
+        graph_seconds = time.perf_counter() - began
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    from_ids, to_ids = edges["anchor_id"].astype(np.int64), edges["node_id"].astype(np.int64)
+    keys = np.arange(n_nodes)
+
+    def ours() -> None:
+        cluster_id, _ = connected_clusters(n_nodes, from_ids, to_ids)
+        keys[cluster_id]  # the key lookup the dbt model does after clustering
+
+    def scipy_alone() -> None:
+        matrix = coo_matrix((np.ones(len(from_ids), dtype=np.int8), (from_ids, to_ids)), shape=(n_nodes, n_nodes))
+        connected_components(matrix, directed=False)
+
+    timings = {}
+    for name, step in (("siyu clustering step", ours), ("scipy connected_components", scipy_alone)):
+        runs = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            step()
+            runs.append(time.perf_counter() - started)
+        timings[name] = min(runs)
+    ratio = timings["siyu clustering step"] / timings["scipy connected_components"]
+    return (
+        f"## Identity clustering at {scale:,} persons\n\n"
+        f"Measured {date.today()} on {platform.machine()}, {os.cpu_count()} cores by `make bench SCALE={scale}`: "
+        f"the identity graph of a generated world ({n_nodes:,} identifiers, {len(from_ids):,} edges; "
+        f"built by DuckDB in {graph_seconds:.1f} s), best of {repeats}.\n\n"
+        f"| step | seconds |\n| --- | --- |\n"
+        + "".join(f"| {name} | {seconds:.3f} |\n" for name, seconds in timings.items())
+        + f"\nRatio: **{ratio:.2f}×** scipy alone (target, issue 5: at most 3×)."
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="siyu benchmarks")
     parser.add_argument("--scale", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--only", choices=["world", "identity"], default=None)
     args = parser.parse_args()
-    body = bench_world(args.scale, args.seed)
-    write_section(f"world-{args.scale}", body)
-    print(body)
+    benches = {"world": bench_world, "identity": bench_identity}
+    for name, bench in benches.items():
+        if args.only and name != args.only:
+            continue
+        body = bench(args.scale, args.seed)
+        write_section(f"{name}-{args.scale}", body)
+        print(body)
     print(json.dumps({"written": str(BENCHMARKS)}))
 
 
