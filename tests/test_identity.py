@@ -162,7 +162,7 @@ def test_a_counter_phone_does_not_glue_strangers(tmp_path):
     assert reason == [("links 5 strong identifiers (limit 3)",)]
 
 
-def test_quality_against_the_world(sim, small_world, tmp_path):
+def test_quality_against_the_world(sim, small_world, tmp_path, capsys):
     """The small world's sources pulled through the real connectors into a lake, resolved, and measured
     against the world's truth."""
     from datetime import date
@@ -203,6 +203,12 @@ def test_quality_against_the_world(sim, small_world, tmp_path):
     assert quality["pairwise_f1"] > 0.88
     assert excluded >= 1, "a guide's own phone typed as customers' remarks, or a counter phone"
     assert quality["largest_cluster"] < 25
+
+    from siyu.identity_report import print_report
+
+    assert print_report(warehouse) == 0
+    report = capsys.readouterr().out
+    assert f"{quality['pairwise_f1']:.4f}" in report and "merge protection" in report
 
     # The shop's GMV by month in fct_orders equals the world's truth exactly.
     truth = pd.read_parquet(small_world / "truth/gmv_by_channel_month.parquet")

@@ -50,6 +50,13 @@ def _sim_drops(args: argparse.Namespace) -> int:
     return 0
 
 
+def _identity_report(args: argparse.Namespace) -> int:
+    from siyu.identity_report import print_report
+    from siyu.transform import warehouse_path
+
+    return print_report(Path(args.warehouse) if args.warehouse else warehouse_path())
+
+
 def _demo(args: argparse.Namespace) -> int:
     from siyu.demo import run_demo
 
@@ -87,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     drops.add_argument("--first-day", type=int, default=0, help="first day index of the period")
     drops.add_argument("--last-day", type=int, default=None)
     drops.set_defaults(func=_sim_drops)
+
+    report = commands.add_parser("identity-report", help="print identity quality and merge protection")
+    report.add_argument("--warehouse", default=None, help="DuckDB file (default: SIYU_WAREHOUSE)")
+    report.set_defaults(func=_identity_report)
 
     demo = commands.add_parser("demo", help="run the main job end to end on the embedded default")
     demo.add_argument("--scale", type=int, default=20_000)
