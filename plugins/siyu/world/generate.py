@@ -216,7 +216,7 @@ def _write_wecom(
     rng = spec.rng("unionid-visibility")
     # The corp is bound to an Open Platform account: WeChat users carry a unionid, except contacts whose
     # unionid the API does not return (added before the binding).
-    unionid_visible = folks.is_wechat_user & (rng.random(folks.size) < 0.88)
+    unionid_visible = folks.is_wechat_user & (rng.random(folks.size) < 0.95)
     counts["wecom/external_contacts"] = _write(
         out,
         "wecom/external_contacts.parquet",
@@ -349,7 +349,9 @@ def _write_shop(out, folks, catalogue, orders, items, visits) -> dict:
     buyers = np.flatnonzero(folks.in_shop)
     mobile_known = rng_bind.random(len(buyers)) < 0.8
     wechat_buyer = folks.is_wechat_user[buyers] & (rng_bind.random(len(buyers)) < 0.9)
-    union_bound = wechat_buyer & (rng_bind.random(len(buyers)) < 0.8)
+    # The mini-program shop is bound to the same Open Platform account: WeChat buyers carry a unionid,
+    # except the few who never authorised it.
+    union_bound = wechat_buyer & (rng_bind.random(len(buyers)) < 0.95)
     counts = {}
     counts["shop/users"] = _write(
         out,

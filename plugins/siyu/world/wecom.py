@@ -154,7 +154,8 @@ def make_relations(spec: WorldSpec, people: People, staff: Staff, rng: np.random
 
     # Guides note phones for some customers: sometimes with a typo, sometimes their own number.
     remark = np.full(n, "", dtype="U11")
-    noted = rng.random(n) < 0.45
+    # A guide who added the customer by searching the phone (add_way 2) knows it; others note it often.
+    noted = (add_way == 2) | (rng.random(n) < 0.7)
     remark[noted] = people.phone[person[noted]]
     typed_wrong = noted & (rng.random(n) < 0.03)
     remark[typed_wrong] = typo(remark[typed_wrong], rng)
