@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet
 import pytest
 
+from siyu.connectors.store_files import SCHEMAS as FILE_SCHEMAS
 from siyu.ingest import shop, store, wecom
 from siyu.lake import write_partition
 from siyu.transform import dbt_build
@@ -16,32 +17,7 @@ from siyu.transform import dbt_build
 pytestmark = pytest.mark.integration
 DT = "2025-06-01"
 STORE_COLUMNS = {
-    "pos_lines": [
-        "receipt_no",
-        "line_no",
-        "store_id",
-        "sold_at",
-        "card_no",
-        "phone",
-        "salesperson",
-        "sku",
-        "category",
-        "qty",
-        "unit_price",
-        "amount",
-        "file",
-    ],
-    "members": [
-        "card_no",
-        "store_id",
-        "phone",
-        "name",
-        "gender",
-        "birthday",
-        "registered_at",
-        "marketing_opt_in",
-        "file",
-    ],
+    kind if kind == "members" else "pos_lines": [*columns, "file"] for kind, columns in FILE_SCHEMAS.items()
 }
 
 

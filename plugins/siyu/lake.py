@@ -19,6 +19,11 @@ log = logging.getLogger(__name__)
 MANIFEST = "_manifest.json"
 
 
+def table_from_rows(schema: pa.Schema, rows: list[dict]) -> pa.Table:
+    """Rows (dicts from an API) as a table of exactly the schema's columns; missing keys become null."""
+    return pa.Table.from_pylist([{name: row.get(name) for name in schema.names} for row in rows], schema=schema)
+
+
 def partition_dir(root: Path, zone: str, source: str, entity: str, dt: str) -> Path:
     return Path(root) / zone / source / entity / f"dt={dt}"
 

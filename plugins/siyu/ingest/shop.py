@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from siyu.connectors.youzan import YouzanClient, parse
 from siyu.ingest.run_day import RunDay
-from siyu.lake import write_partition
+from siyu.lake import table_from_rows, write_partition
 
 log = logging.getLogger(__name__)
 SOURCE = "shop"
@@ -76,11 +76,6 @@ SCHEMAS = {
 ENTITIES = tuple(SCHEMAS)
 
 
-def _table(entity: str, rows: list[dict]) -> pa.Table:
-    schema = SCHEMAS[entity]
-    return pa.Table.from_pylist([{name: row.get(name) for name in schema.names} for row in rows], schema=schema)
-
-
 def pull_orders(
     client: YouzanClient,
     lake: Path,
@@ -117,7 +112,13 @@ def pull_orders(
         ("refunds", [r for v in refunds.values() for r in v]),
     ):
         counts[entity] = write_partition(
-            lake, SOURCE, entity, run.dt, _table(entity, rows), run_id=run.run_id, window=(str(start), str(end))
+            lake,
+            SOURCE,
+            entity,
+            run.dt,
+            table_from_rows(SCHEMAS[entity], rows),
+            run_id=run.run_id,
+            window=(str(start), str(end)),
         )["rows"]
     return counts
 
@@ -137,7 +138,7 @@ def pull_users(client: YouzanClient, lake: Path, run: RunDay, yz_open_ids: list[
                 }
             )
     manifest = write_partition(
-        lake, SOURCE, "users", run.dt, _table("users", users), run_id=run.run_id, window=run.window()
+        lake, SOURCE, "users", run.dt, table_from_rows(SCHEMAS["users"], users), run_id=run.run_id, window=run.window()
     )
     return {"users": manifest["rows"]}
 

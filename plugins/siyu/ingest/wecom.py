@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from siyu.connectors.wecom import WeComClient
 from siyu.ingest.run_day import RunDay
-from siyu.lake import write_partition
+from siyu.lake import table_from_rows, write_partition
 
 log = logging.getLogger(__name__)
 SOURCE = "wecom"
@@ -120,13 +120,10 @@ ENTITIES = tuple(SCHEMAS)
 CONTACT_WAY_HISTORY_SECONDS = 3 * 365 * 86_400
 
 
-def _table(entity: str, rows: list[dict]) -> pa.Table:
-    schema = SCHEMAS[entity]
-    return pa.Table.from_pylist([{name: row.get(name) for name in schema.names} for row in rows], schema=schema)
-
-
 def _write(lake: Path, run: RunDay, entity: str, rows: list[dict]) -> dict:
-    return write_partition(lake, SOURCE, entity, run.dt, _table(entity, rows), run_id=run.run_id, window=run.window())
+    return write_partition(
+        lake, SOURCE, entity, run.dt, table_from_rows(SCHEMAS[entity], rows), run_id=run.run_id, window=run.window()
+    )
 
 
 def snapshot_contacts(client: WeComClient, lake: Path, run: RunDay) -> dict[str, int]:
