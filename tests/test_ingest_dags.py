@@ -186,3 +186,31 @@ def test_transform_builds_the_warehouse_from_the_landed_lake(dagbag, sim, small_
         customers = con.sql("select count(*) from marts.dim_customers").fetchall()[0][0]
     assert customers == quality["customers"] > 0
     assert quality["pairwise_precision"] > 0.97 and quality["pairwise_f1"] > 0.88
+
+
+def test_a_failing_quality_gate_stops_publishing(dagbag, sim, pipeline_env):
+    """An archive record without a msgtype parses, lands, and then fails the raw suite: the run fails at
+    validate, publish never runs, so no Asset event schedules the transform."""
+    import json
+
+    archive = pipeline_env / "drops" / "archive"
+    archive.mkdir(parents=True)
+    record = {
+        "msgid": "m1",
+        "action": "send",
+        "from": "guide00001",
+        "tolist": ["wmX"],
+        "roomid": "",
+        "msgtime": 1767100000000,
+        "msgtype": None,
+        "text": {"content": "hi"},
+    }
+    (archive / "2025-12-30.jsonl").write_text(json.dumps(record) + "\n", encoding="utf-8")
+    dag = dagbag.get_dag("ingest_store")
+    for task in dag.tasks:
+        task.retries = 0  # fail now rather than after the production retry delays
+    run = dag.test(logical_date=datetime(2026, 1, 1, 0, 1, 0, tzinfo=CHINA_TZ))
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert run.state == "failed"
+    assert states["load_new_files"] == "success" and states["validate"] == "failed"
+    assert states["publish"] != "success"
