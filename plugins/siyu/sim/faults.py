@@ -3,7 +3,9 @@ request's position in the run."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,3 +45,23 @@ class FaultPlan:
                 "injected": dict(self.injected),
                 "total_injected": sum(self.injected.values()),
             }
+
+
+async def inject(plan: FaultPlan, service_errors: dict[str, Callable[[], object]]) -> object | None:
+    """Draw the next fault and act it out. Transport faults (502, hanging, slow) look the same for every
+    service; `service_errors` gives each service's own answer for rate_limit, concurrency,
+    token_invalidated and malformed_json. Returns the response to send, or None to answer normally."""
+    from fastapi.responses import Response
+
+    kind = plan.next_fault()
+    if kind is None:
+        return None
+    if kind == "server_error":
+        return Response("<html>502 Bad Gateway</html>", status_code=502, media_type="text/html")
+    if kind == "timeout":
+        await asyncio.sleep(plan.timeout_seconds)
+        return Response(status_code=504)
+    if kind == "slow":
+        await asyncio.sleep(plan.slow_seconds)
+        return None
+    return service_errors[kind]()

@@ -3,7 +3,6 @@ errcode for every known path, token only in the query string, documented limits 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import json
@@ -15,7 +14,7 @@ import pandas as pd
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from siyu.sim.faults import FaultPlan
+from siyu.sim.faults import FaultPlan, inject
 from siyu.sim.tokens import TokenStore
 from siyu.sim.world_state import WorldState, credentials
 
@@ -182,27 +181,21 @@ class WeComSimulator:
             return wecom_error(error.errcode, endpoint, error.detail)
 
     async def _fault(self, endpoint: str) -> Response | None:
-        kind = self.faults.next_fault()
-        if kind is None:
-            return None
-        if kind == "rate_limit":
-            return wecom_error(45009, (DEFAULTS.get(endpoint) and endpoint) or "")
-        if kind == "concurrency":
-            return wecom_error(45033, (DEFAULTS.get(endpoint) and endpoint) or "")
-        if kind == "token_invalidated":
+        def invalidated() -> Response:
             self.tokens.invalidate_all()
-            return wecom_error(40014, (DEFAULTS.get(endpoint) and endpoint) or "")
-        if kind == "server_error":
-            return Response("<html>502 Bad Gateway</html>", status_code=502, media_type="text/html")
-        if kind == "timeout":
-            await asyncio.sleep(self.faults.timeout_seconds)
-            return Response(status_code=504)
-        if kind == "slow":
-            await asyncio.sleep(self.faults.slow_seconds)
-            return None
-        if kind == "malformed_json":
-            return Response('{"errcode": 0, "errmsg": "ok", "external_', media_type="application/json")
-        return None
+            return wecom_error(40014, endpoint)
+
+        return await inject(
+            self.faults,
+            {
+                "rate_limit": lambda: wecom_error(45009, endpoint),
+                "concurrency": lambda: wecom_error(45033, endpoint),
+                "token_invalidated": invalidated,
+                "malformed_json": lambda: Response(
+                    '{"errcode": 0, "errmsg": "ok", "external_', media_type="application/json"
+                ),
+            },
+        )
 
     # ---- customers -------------------------------------------------------------------------------
     def get_follow_user_list(self, body: dict) -> Response:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from datetime import datetime
@@ -15,7 +14,7 @@ import pandas as pd
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from siyu.sim.faults import FaultPlan
+from siyu.sim.faults import FaultPlan, inject
 from siyu.sim.tokens import TokenStore
 from siyu.sim.world_state import WorldState, credentials
 from siyu.world.spec import CHINA_TZ
@@ -79,31 +78,24 @@ class YouzanSimulator:
         )
 
     async def _fault(self) -> Response | None:
-        kind = self.faults.next_fault()
-        if kind is None:
-            return None
-        if kind in ("rate_limit", "concurrency"):
-            return JSONResponse(
-                {
-                    "gw_err_resp": {
-                        "err_code": 4101 if kind == "rate_limit" else 4102,
-                        "err_msg": "rate limit" if kind == "rate_limit" else "concurrency limit",
-                    }
-                }
-            )
-        if kind == "token_invalidated":
+        def gateway(code: int, message: str) -> Response:
+            return JSONResponse({"gw_err_resp": {"err_code": code, "err_msg": message}})
+
+        def invalidated() -> Response:
             self.tokens.invalidate_all()
             return self.envelope(None, 4201, "非法的请求凭证")
-        if kind == "server_error":
-            return Response("<html>502 Bad Gateway</html>", status_code=502, media_type="text/html")
-        if kind == "timeout":
-            await asyncio.sleep(self.faults.timeout_seconds)
-            return Response(status_code=504)
-        if kind == "slow":
-            await asyncio.sleep(self.faults.slow_seconds)
-            return None
-        return Response(
-            '{"trace_id": "yz7-sim", "code": 200, "success": true, "data": {"full_order_', media_type="application/json"
+
+        return await inject(
+            self.faults,
+            {
+                "rate_limit": lambda: gateway(4101, "rate limit"),
+                "concurrency": lambda: gateway(4102, "concurrency limit"),
+                "token_invalidated": invalidated,
+                "malformed_json": lambda: Response(
+                    '{"trace_id": "yz7-sim", "code": 200, "success": true, "data": {"full_order_',
+                    media_type="application/json",
+                ),
+            },
         )
 
     async def token(self, request: Request) -> Response:
