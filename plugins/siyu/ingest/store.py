@@ -58,7 +58,7 @@ def _save_registry(lake: Path, registry: dict[str, str]) -> None:
     staging.replace(path)
 
 
-def _classify(path: Path, drops: Path) -> tuple[str, str] | None:
+def _classify(path: Path) -> tuple[str, str] | None:
     if match := FILE_NAME.search(path.name):
         return match["kind"], match["date"]
     if path.parent.name == "archive" and (match := ARCHIVE_NAME.search(path.name)):
@@ -72,7 +72,7 @@ def find_new_files(drops: Path, lake: Path) -> dict[tuple[str, str], list[Path]]
     by_date: dict[tuple[str, str], list[Path]] = defaultdict(list)
     touched = set()
     for path in sorted(drops.rglob("*")):
-        if not path.is_file() or (key := _classify(path, drops)) is None:
+        if not path.is_file() or (key := _classify(path)) is None:
             continue
         by_date[key].append(path)
         relative = str(path.relative_to(drops))

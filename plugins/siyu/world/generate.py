@@ -60,11 +60,11 @@ def generate(spec: WorldSpec, out: Path) -> dict:
     t = time.perf_counter()
     rng = spec.rng("wecom")
     staff = wecom.make_staff(spec, rng)
-    store_table = wecom.make_stores(spec, rng)
-    ways = wecom.make_contact_ways(spec, staff)
+    store_table = wecom.make_stores(spec)
+    ways = wecom.make_contact_ways(spec)
     tag_groups, tags = wecom.make_tags()
     rel = wecom.make_relations(spec, folks, staff, rng)
-    tag_rel, tag_id = wecom.relation_tags(spec, rel, tags["tag_id"], spec.rng("tags"))
+    tag_rel, tag_id = wecom.relation_tags(rel, tags["tag_id"], spec.rng("tags"))
     step("wecom", t)
 
     t = time.perf_counter()
@@ -84,7 +84,7 @@ def generate(spec: WorldSpec, out: Path) -> dict:
 
     t = time.perf_counter()
     rng = spec.rng("stores")
-    store_members = stores.make_members(spec, folks, store_table["counter_phone"], rng)
+    store_members = stores.make_members(spec, folks, rng)
     receipts, lines = stores.make_pos(spec, folks, store_members, staff, store_table, catalogue, rng)
     step("stores", t)
 
@@ -113,7 +113,7 @@ def generate(spec: WorldSpec, out: Path) -> dict:
             group_stats,
         )
     )
-    messages = _messages_table(spec, folks, staff, groups, community.concat_messages(group_messages, one_to_one))
+    messages = _messages_table(folks, staff, groups, community.concat_messages(group_messages, one_to_one))
     counts["wecom/messages"] = _write(out, "wecom/messages.parquet", messages)
     messages = messages.select(["from", "roomid", "msgtime"]).to_pandas()
     counts.update(_write_shop(out, folks, catalogue, orders, items, visits))
@@ -309,7 +309,7 @@ def _write_wecom(
     return counts
 
 
-def _messages_table(spec, folks, staff, groups, messages) -> pa.Table:
+def _messages_table(folks, staff, groups, messages) -> pa.Table:
     """The decrypted session-archive shape: msgid, action, from, tolist, roomid, msgtime, msgtype, text.
     One-to-one messages list their recipient; group messages carry the roomid (docs/decisions.md)."""
     order = np.argsort(messages.msgtime_ms, kind="stable")

@@ -136,9 +136,7 @@ def make_orders(
     refund_fen = np.where(refund_time >= 0, refund_fen, 0)
 
     # Where the order came from: group members buy from the group, friends from a guide's link.
-    source, source_ref, referrals = _attribute(
-        spec, people, members, rel, staff_userid, group_chat_id, person, created, rng
-    )
+    source, source_ref, referrals = _attribute(people, members, rel, staff_userid, group_chat_id, person, created, rng)
     phone = people.phone[person].copy()
     shown = rng.choice(3, n, p=[0.68, 0.22, 0.10])  # full, masked, missing
     buyer_typo = (shown == 0) & (rng.random(n) < 0.02)
@@ -176,7 +174,7 @@ def make_orders(
     return orders, items, referrals
 
 
-def _attribute(spec, people, members, rel, staff_userid, group_chat_id, person, created, rng):
+def _attribute(people, members, rel, staff_userid, group_chat_id, person, created, rng):
     n = len(person)
     # A group the buyer had joined by then, if any.
     by_person = np.argsort(members.person, kind="stable")

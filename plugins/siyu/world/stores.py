@@ -12,7 +12,7 @@ from siyu.world.wecom import Staff
 PLACEHOLDER_PHONES = np.array(["13800000000", "00000000000", "13888888888"])
 
 
-def make_members(spec: WorldSpec, people: People, store_counter_phone: np.ndarray, rng: np.random.Generator) -> dict:
+def make_members(spec: WorldSpec, people: People, rng: np.random.Generator) -> dict:
     person = np.flatnonzero(people.is_member)
     n = len(person)
     registered = spec.start_ts - 200 * DAY_SECONDS + (rng.random(n) * (spec.days + 200) * DAY_SECONDS).astype(np.int64)

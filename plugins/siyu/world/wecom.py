@@ -70,7 +70,7 @@ def make_staff(spec: WorldSpec, rng: np.random.Generator) -> Staff:
     )
 
 
-def make_stores(spec: WorldSpec, rng: np.random.Generator) -> dict:
+def make_stores(spec: WorldSpec) -> dict:
     index = np.arange(spec.n_stores)
     return {
         "store_id": np.strings.add("S", np.char.zfill((index + 1).astype("U5"), 4)),
@@ -82,7 +82,7 @@ def make_stores(spec: WorldSpec, rng: np.random.Generator) -> dict:
     }
 
 
-def make_contact_ways(spec: WorldSpec, staff: Staff) -> dict:
+def make_contact_ways(spec: WorldSpec) -> dict:
     """One channel QR code per store and channel, used by all the store's guides."""
     stores = np.repeat(np.arange(spec.n_stores), len(CHANNELS))
     channel = np.tile(CHANNELS, spec.n_stores)
@@ -225,7 +225,7 @@ def _inherit(spec: WorldSpec, rel: Relations, staff: Staff, rng: np.random.Gener
     return Relations(**merged)
 
 
-def relation_tags(spec: WorldSpec, rel: Relations, tag_ids: np.ndarray, rng: np.random.Generator):
+def relation_tags(rel: Relations, tag_ids: np.ndarray, rng: np.random.Generator):
     """Corp tags guides set on a relation: 0-3 per relation. Returns (relation_index, tag_id) pairs."""
     count = rng.choice(4, len(rel.person), p=[0.35, 0.35, 0.2, 0.1])
     owner = np.repeat(np.arange(len(rel.person)), count)
