@@ -71,29 +71,21 @@ guide_ranked as (
 
 -- Source priority: the earliest store membership gives home store, gender and birth year; WeCom's
 -- contact record gives gender when there is no membership.
+-- True if ever true: one opt-out on any membership opts the customer out.
 membership_ranked as (
     select
         customer_nodes.customer_id,
         store_members.store_id,
         store_members.gender,
         store_members.birthday,
+        min(case when store_members.marketing_opt_in then 1 else 0 end)
+            over (partition by customer_nodes.customer_id) = 0 as opted_out,
         row_number() over (
             partition by customer_nodes.customer_id order by store_members.registered_at, store_members.member_card
         ) as membership_rank
     from customer_nodes
     inner join store_members on customer_nodes.id_type = 'member_card'
         and customer_nodes.id_value = store_members.member_card
-),
-
--- True if ever true: one opt-out on any membership opts the customer out.
-consent as (
-    select
-        customer_nodes.customer_id,
-        min(case when store_members.marketing_opt_in then 1 else 0 end) = 0 as opted_out
-    from customer_nodes
-    inner join store_members on customer_nodes.id_type = 'member_card'
-        and customer_nodes.id_value = store_members.member_card
-    group by customer_nodes.customer_id
 ),
 
 contact_gender as (
@@ -122,13 +114,12 @@ final as (
         membership_ranked.store_id as home_store_id,
         coalesce(membership_ranked.gender, contact_gender.gender, 0) as gender,
         extract(year from membership_ranked.birthday) as birth_year,
-        coalesce(consent.opted_out, false) as opted_out
+        coalesce(membership_ranked.opted_out, false) as opted_out
     from seen
     left join phone_ranked on seen.customer_id = phone_ranked.customer_id and phone_ranked.phone_rank = 1
     left join guide_ranked on seen.customer_id = guide_ranked.customer_id and guide_ranked.guide_rank = 1
     left join membership_ranked on seen.customer_id = membership_ranked.customer_id
         and membership_ranked.membership_rank = 1
-    left join consent on seen.customer_id = consent.customer_id
     left join contact_gender on seen.customer_id = contact_gender.customer_id
 )
 
