@@ -55,14 +55,16 @@ phone_ranked as (
     where id_type = 'phone'
 ),
 
--- Latest non-null: the guide who added the customer most recently among live friendships.
+-- Latest non-null: the guide who added the customer most recently among live friendships (inherited
+-- friendships share one time, so the contact id breaks ties).
 guide_ranked as (
     select
         customer_nodes.customer_id,
         relations.guide_userid,
         relations.channel_state,
         row_number() over (
-            partition by customer_nodes.customer_id order by relations.added_at desc, relations.guide_userid
+            partition by customer_nodes.customer_id
+            order by relations.added_at desc, relations.guide_userid, relations.external_userid
         ) as guide_rank
     from customer_nodes
     inner join relations on customer_nodes.id_type = 'external_userid'
