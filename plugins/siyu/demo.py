@@ -21,7 +21,7 @@ from siyu.world.spec import WorldSpec
 
 log = logging.getLogger("siyu.demo")
 REPO = Path(__file__).resolve().parents[2]
-STEPS = 7
+STEPS = 6
 NEXT_STAGES = [
     ("segments (issue 6)", "RFM, lifecycle, ladder, 33 rule, personas, predicted CLV"),
     ("KPIs (issue 7)", "triangle, GMV trees, community grades, guide rates, channel funnel"),
@@ -113,7 +113,7 @@ def run_demo(scale: int, seed: int, data_dir: Path) -> int:
         for dag_id, extra in runs:
             timings[dag_id] = _airflow(["dags", "test", dag_id, logical_date, *extra], env, logs / f"{dag_id}.log")
             log.info("      %-13s succeeded in %5.1fs", dag_id, timings[dag_id])
-    _step(7, "summarising")
+    _step(6, "summarising")
     lake = summary(data_dir / "lake")
     quality, customers = _identity(data_dir / "warehouse" / "siyu.duckdb")
     headline = json.loads((world_dir / "truth/headline.json").read_text(encoding="utf-8"))

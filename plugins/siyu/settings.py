@@ -38,14 +38,20 @@ def _base_url(conn) -> str:
     return f"{scheme}://{host}{':' + str(conn.port) if conn.port else ''}"
 
 
+CLIENT_OPTIONS = ("timeout_seconds", "max_attempts", "max_wait_seconds", "request_budget")
+
+
+def _client_options(extra: dict) -> dict:
+    """The connector tuning a connection's extra may set (same names for every source)."""
+    return {name: extra[name] for name in CLIENT_OPTIONS if name in extra}
+
+
 def wecom_config(conn_id: str = WECOM_CONN_ID) -> WeComConfig:
     """Connection: host (and port, schema) = API base, login = corpid, password = the app's secret;
     extra may set timeout_seconds, max_attempts, request_budget."""
     conn = _connection(conn_id)
     extra = conn.extra_dejson or {}
-    options = {
-        k: extra[k] for k in ("timeout_seconds", "max_attempts", "max_wait_seconds", "request_budget") if k in extra
-    }
+    options = _client_options(extra)
     return WeComConfig(base_url=_base_url(conn), corp_id=conn.login, corp_secret=conn.password, **options)
 
 
@@ -53,9 +59,7 @@ def youzan_config(conn_id: str = YOUZAN_CONN_ID) -> YouzanConfig:
     """Connection: host = API base, login = client_id, password = client_secret, extra.kdt_id = shop id."""
     conn = _connection(conn_id)
     extra = conn.extra_dejson or {}
-    options = {
-        k: extra[k] for k in ("timeout_seconds", "max_attempts", "max_wait_seconds", "request_budget") if k in extra
-    }
+    options = _client_options(extra)
     return YouzanConfig(
         base_url=_base_url(conn),
         client_id=conn.login,
