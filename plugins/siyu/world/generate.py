@@ -116,7 +116,7 @@ def generate(spec: WorldSpec, out: Path) -> dict:
     messages = _messages_table(folks, staff, groups, community.concat_messages(group_messages, one_to_one))
     counts["wecom/messages"] = _write(out, "wecom/messages.parquet", messages)
     messages = messages.select(["from", "roomid", "msgtime"]).to_pandas()
-    counts.update(_write_shop(out, folks, catalogue, orders, items, visits))
+    counts.update(_write_shop(out, spec, folks, catalogue, orders, items, visits))
     counts.update(_write_stores(out, store_table, store_members, receipts, lines, staff, catalogue))
     step("write", t)
 
@@ -344,8 +344,8 @@ def _messages_table(folks, staff, groups, messages) -> pa.Table:
     )
 
 
-def _write_shop(out, folks, catalogue, orders, items, visits) -> dict:
-    rng_bind = np.random.default_rng(int(folks.size))
+def _write_shop(out, spec, folks, catalogue, orders, items, visits) -> dict:
+    rng_bind = spec.rng("shop-binding")  # an independent stream of the world seed, like every other part
     buyers = np.flatnonzero(folks.in_shop)
     mobile_known = rng_bind.random(len(buyers)) < 0.8
     wechat_buyer = folks.is_wechat_user[buyers] & (rng_bind.random(len(buyers)) < 0.9)
