@@ -351,7 +351,7 @@ def _write_shop(out, spec, folks, catalogue, orders, items, visits) -> dict:
     wechat_buyer = folks.is_wechat_user[buyers] & (rng_bind.random(len(buyers)) < 0.9)
     # The mini-program shop is bound to the same Open Platform account: WeChat buyers carry a unionid,
     # except the few who never authorised it.
-    union_bound = wechat_buyer & (rng_bind.random(len(buyers)) < 0.95)
+    union_bound = wechat_buyer & (rng_bind.random(len(buyers)) < 0.98)
     counts = {}
     counts["shop/users"] = _write(
         out,

@@ -154,8 +154,9 @@ def make_relations(spec: WorldSpec, people: People, staff: Staff, rng: np.random
 
     # Guides note phones for some customers: sometimes with a typo, sometimes their own number.
     remark = np.full(n, "", dtype="U11")
-    # A guide who added the customer by searching the phone (add_way 2) knows it; others note it often.
-    noted = (add_way == 2) | (rng.random(n) < 0.7)
+    # A guide who added the customer by searching the phone (add_way 2) knows it; so does a guide binding
+    # a store member (the counter looks the card up by phone, 会员绑定); the SOP asks it of the others.
+    noted = (add_way == 2) | people.is_member[person] | (rng.random(n) < 0.85)
     remark[noted] = people.phone[person[noted]]
     typed_wrong = noted & (rng.random(n) < 0.03)
     remark[typed_wrong] = typo(remark[typed_wrong], rng)
