@@ -47,6 +47,17 @@ def test_demo_runs_end_to_end_and_keeps_secrets_out_of_logs(tmp_path):
     f1_line = next(row for row in result.stdout.splitlines() if "precision / recall / F1" in row)
     precision, recall, f1 = (float(x) for x in f1_line.split()[-5::2])
     assert precision > 0.95 and 0 < recall <= 1 and f1 > 0.8
+    # Customers per segment and per stage add up to the customers unified.
+    lines = result.stdout.splitlines()
+    customers = int(next(row for row in lines if "customers unified" in row).split()[-1].replace(",", ""))
+
+    def block_total(title, size):
+        start = next(i for i, row in enumerate(lines) if title in row) + 1
+        column = -2 if title == "RFM" else -1
+        return sum(int(row.split()[column].replace(",", "")) for row in lines[start : start + size])
+
+    assert block_total("RFM", 9) == customers
+    assert block_total("lifecycle stages", 5) == customers
     logs = "".join(p.read_text(errors="replace") for p in (tmp_path / "logs").glob("*.log"))
     secret = json.loads((tmp_path / "world/world.json").read_text())["seed"]
     assert "access_token=" not in result.stdout + result.stderr + logs

@@ -138,39 +138,10 @@ def test_a_counter_phone_does_not_glue_strangers(tmp_path):
     assert reason == [("links 5 strong identifiers (limit 3)",)]
 
 
-def test_quality_against_the_world(sim, small_world, tmp_path, capsys):
+def test_quality_against_the_world(world_warehouse, small_world, capsys):
     """The small world's sources pulled through the real connectors into a lake, resolved, and measured
-    against the world's truth."""
-    from datetime import date
-
-    from siyu.connectors.wecom import WeComClient, WeComConfig
-    from siyu.connectors.youzan import YouzanClient, YouzanConfig
-    from siyu.ingest.run_day import RunDay
-    from siyu.ingest.store import ingest_files
-    from siyu.sim.drops import write_archive, write_store_drops
-
-    lake, warehouse = tmp_path / "lake", tmp_path / "wh" / "siyu.duckdb"
-    run = RunDay(day=date(2025, 12, 31), run_id="t")
-    creds, state = sim.credentials, sim.sims.state
-    state.set_clock(state.meta["end_ts"] + 60)
-    with WeComClient(WeComConfig(sim.base_url, creds["corp_id"], creds["corp_secret"])) as client:
-        wecom.snapshot_contacts(client, lake, run)
-        wecom.snapshot_groups(client, lake, run)
-        wecom.snapshot_directory(client, lake, run)
-        wecom.pull_statistics(client, lake, run)
-    config = YouzanConfig(
-        sim.base_url, creds["youzan_client_id"], creds["youzan_client_secret"], creds["youzan_kdt_id"]
-    )
-    with YouzanClient(config) as client:
-        shop.pull_orders(client, lake, run, window=(state.meta["start_ts"], state.meta["end_ts"] + 60))
-        buyers = pa.parquet.read_table(lake / f"raw/shop/orders/dt={run.dt}").column("yz_open_id").to_pylist()
-        shop.pull_users(client, lake, run, buyers)
-    write_store_drops(small_world, tmp_path / "drops")
-    write_archive(small_world, tmp_path / "drops", 360, 364)
-    ingest_files(tmp_path / "drops", lake, run)
-
-    result = dbt_build(lake, warehouse, truth=small_world / "truth")
-    assert result.success, result.failures
+    against the world's truth (the session's world_warehouse)."""
+    warehouse = world_warehouse
     with duckdb.connect(str(warehouse)) as con:
         quality = con.sql("select * from marts.identity_quality").df().iloc[0]
         excluded = con.sql("select count(*) from marts.identity_excluded_values").fetchall()[0][0]

@@ -23,7 +23,6 @@ log = logging.getLogger("siyu.demo")
 REPO = Path(__file__).resolve().parents[2]
 STEPS = 6
 NEXT_STAGES = [
-    ("segments (issue 6)", "RFM, lifecycle, ladder, 33 rule, personas, predicted CLV"),
     ("KPIs (issue 7)", "triangle, GMV trees, community grades, guide rates, channel funnel"),
     ("activation (issue 8)", "suppressed audiences, exports, WeCom tag writeback"),
 ]
@@ -81,6 +80,45 @@ def _identity(warehouse: Path) -> tuple[dict, list]:
             "select channel, count(*), sum(gross_amount) from marts.fct_orders where is_paid group by 1 order by 1"
         ).fetchall()
     return quality, orders
+
+
+def _segments(warehouse: Path) -> dict[str, list]:
+    import duckdb
+
+    queries = {
+        "segments": """select segment_zh, segment_en, count(*), avg(customer_rfm.monetary) from marts.customer_rfm
+                       join reference.rfm_segments using (rfm_segment, segment_zh, segment_en)
+                       group by segment_zh, segment_en, segment_order order by segment_order""",
+        "stages": """select stage_zh, stage_en, count(*), null from marts.customer_lifecycle
+                     join reference.lifecycle_stages using (lifecycle_stage, stage_zh, stage_en)
+                     group by stage_zh, stage_en, stage_order order by stage_order""",
+        "rungs": """select rung_zh, rung_en, count(*), null from marts.customer_ladder
+                    group by rung_zh, rung_en, rung_order order by rung_order""",
+        "clv": """select 'predicted 365-day value', 'buyers', count(*), sum(expected_value) from marts.customer_clv""",
+    }
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return {name: con.sql(sql).fetchall() for name, sql in queries.items()}
+
+
+def _pad(text: str, width: int) -> str:
+    """Left-justify for a terminal: CJK characters take two columns."""
+    shown = sum(2 if ord(char) >= 0x2E80 else 1 for char in text)
+    return text + " " * max(width - shown, 0)
+
+
+def _print_segments(segments: dict[str, list]) -> None:
+    titles = {
+        "segments": "RFM segments (customers, mean monetary)",
+        "stages": "lifecycle stages",
+        "rungs": "relationship ladder",
+        "clv": "lifetime value (pymc-marketing BG/NBD + Gamma-Gamma)",
+    }
+    for name, rows in segments.items():
+        print(f"  {titles[name]}")
+        for zh, en, count, value in rows:
+            label = f"{zh} {en}"
+            extra = "" if value is None else f" {value:>14,.0f}"
+            print(f"    {_pad(label, 40)} {count:>10,}{extra}")
 
 
 def run_demo(scale: int, seed: int, data_dir: Path) -> int:
@@ -147,6 +185,8 @@ def run_demo(scale: int, seed: int, data_dir: Path) -> int:
     print(f"  {'values excluded by merge protection':<44} {quality['excluded_values']:>10,}")
     for channel, orders_count, gmv in customers:
         print(f"  {'orders / GMV ' + channel:<44} {orders_count:>10,} {gmv:>14,.0f}")
+    print("segments (schema marts)")
+    _print_segments(_segments(data_dir / "warehouse" / "siyu.duckdb"))
     print("Airflow  " + ", ".join(f"{dag} {seconds:.0f}s" for dag, seconds in timings.items()))
     print("coming next in the pipeline")
     for stage, what in NEXT_STAGES:

@@ -1,0 +1,156 @@
+{{ config(
+    materialized='incremental',
+    unique_key=['snapshot_date', 'customer_id'],
+    incremental_strategy='delete+insert',
+    on_schema_change='fail'
+) }}
+-- One row per day and customer: RFM, the 8-class segment, lifecycle stage, order milestone and ladder
+-- rung as of that day (domain.md §3). Incremental: each run adds the days after the last one stored, up
+-- to the snapshot date; a full refresh rebuilds from segments_history_start. Both give the same rows
+-- (tests/test_segments.py).
+
+with
+
+orders as (
+    select * from {{ ref('int_customer_orders') }}
+),
+
+connections as (
+    select * from {{ ref('int_customer_connections') }}
+),
+
+bounds as (
+    select
+        {% if is_incremental() -%}
+        (select cast({{ dbt.dateadd('day', 1, 'max(snapshot_date)') }} as date) from {{ this }}) as first_day,
+        {%- elif var('segments_history_start') -%}
+        cast('{{ var("segments_history_start") }}' as date) as first_day,
+        {%- else -%}
+        cast({{ dbt.dateadd('day', -var('segments_history_days'), siyu.snapshot_date()) }} as date) as first_day,
+        {%- endif %}
+        {{ siyu.snapshot_date() }} as last_day
+),
+
+-- Days from first_day to last_day. generate_series needs its bound when the SQL is written: ten years
+-- of days is more than any history kept here.
+day_numbers as (
+    select generated_number - 1 as day_offset from ({{ dbt.generate_series(3660) }}) as series
+),
+
+days as (
+    select cast({{ dbt.dateadd('day', 'day_numbers.day_offset', 'bounds.first_day') }} as date) as snapshot_date
+    from day_numbers
+    cross join bounds
+    where {{ dbt.dateadd('day', 'day_numbers.day_offset', 'bounds.first_day') }} <= bounds.last_day
+),
+
+-- Customers exist from the day they were first connected (or first bought).
+customer_days as (
+    select days.snapshot_date, connections.*
+    from days
+    inner join connections on coalesce(connections.connected_on, days.snapshot_date) <= days.snapshot_date
+),
+
+order_days as (
+    select
+        days.snapshot_date,
+        orders.customer_id,
+        count(*) as lifetime_orders,
+        min(orders.paid_on) as first_order_on,
+        max(orders.paid_on) as last_order_on,
+        sum(case when orders.paid_on > {{ dbt.dateadd('day', -var('rfm_window_days'), 'days.snapshot_date') }}
+            then 1 else 0 end) as frequency,
+        sum(case when orders.paid_on > {{ dbt.dateadd('day', -var('rfm_window_days'), 'days.snapshot_date') }}
+            then orders.net_amount else 0 end) as monetary
+    from days
+    inner join orders on orders.paid_on <= days.snapshot_date
+    group by days.snapshot_date, orders.customer_id
+),
+
+states as (
+    select
+        customer_days.snapshot_date,
+        customer_days.customer_id,
+        coalesce(order_days.lifetime_orders, 0) as lifetime_orders,
+        order_days.first_order_on,
+        order_days.last_order_on,
+        {{ dbt.datediff('order_days.last_order_on', 'customer_days.snapshot_date', 'day') }} as recency_days,
+        coalesce(order_days.frequency, 0) as frequency,
+        cast(coalesce(order_days.monetary, 0) as decimal(18, 2)) as monetary,
+        customer_days.member_since,
+        customer_days.koc_since
+    from customer_days
+    left join order_days on customer_days.snapshot_date = order_days.snapshot_date
+        and customer_days.customer_id = order_days.customer_id
+),
+
+-- RFM is scored among buyers of the day. R is reversed: the most recent get 5.
+buyers as (
+    select
+        *,
+        {{ siyu.quintile_score('recency_days', 'snapshot_date', descending=true) }} as r_score,
+        {{ siyu.quintile_score('frequency', 'snapshot_date') }} as f_score,
+        {{ siyu.quintile_score('monetary', 'snapshot_date') }} as m_score,
+        recency_days < avg(recency_days) over (partition by snapshot_date) as r_high,
+        frequency > avg(frequency) over (partition by snapshot_date) as f_high,
+        monetary > avg(monetary) over (partition by snapshot_date) as m_high
+    from states
+    where lifetime_orders > 0
+),
+
+scored as (
+    select
+        states.*,
+        buyers.r_score,
+        buyers.f_score,
+        buyers.m_score,
+        case
+            when buyers.customer_id is null then 'no_purchase'
+            else case when buyers.m_high then 'important_' else 'general_' end
+                || case
+                    when buyers.r_high and buyers.f_high then 'value'
+                    when buyers.r_high then 'development'
+                    when buyers.f_high then 'retention'
+                    else 'win_back'
+                end
+        end as rfm_segment
+    from states
+    left join buyers on states.snapshot_date = buyers.snapshot_date and states.customer_id = buyers.customer_id
+),
+
+final as (
+    select
+        snapshot_date,
+        customer_id,
+        recency_days,
+        frequency,
+        monetary,
+        r_score,
+        f_score,
+        m_score,
+        rfm_segment,
+        case
+            when lifetime_orders = 0 then 'introduction'
+            when recency_days > {{ var('lifecycle_churn_days') }} then 'churned'
+            when recency_days > {{ var('lifecycle_dormant_days') }} then 'dormant'
+            when lifetime_orders >= {{ var('lifecycle_maturity_orders') }} then 'maturity'
+            when {{ dbt.datediff('first_order_on', 'snapshot_date', 'day') }} < {{ var('lifecycle_intro_days') }}
+                then 'introduction'
+            else 'growth'
+        end as lifecycle_stage,
+        lifetime_orders,
+        case
+            when lifetime_orders >= 5 then '5+'
+            when lifetime_orders >= 3 then '3-4'
+            else cast(lifetime_orders as varchar)
+        end as order_milestone,
+        case
+            when koc_since is not null and cast(koc_since as date) <= snapshot_date then 'koc'
+            when member_since is not null and cast(member_since as date) <= snapshot_date then 'member'
+            when lifetime_orders > 0 then 'customer'
+            else 'fan'
+        end as ladder_rung
+    from scored
+)
+
+select * from final
