@@ -7,7 +7,8 @@ Runs every hour and loads files by arrival from `SIYU_DROP_DIR` (default `data/d
 
 - **load_new_files**: finds files not loaded before (by content hash, recorded in
   `_state/processed_files.json` in the lake), re-reads every file of each business date they touch,
-  and replaces that date's partition → `store/pos_lines`, `store/members`, `store/messages`.
+  and replaces that date's partition → `store/pos_lines`, `store/members`, `store/messages`,
+  `store/shop_visits` (the shop's visit tracking export, tracking/YYYY-MM-DD.jsonl).
   Encodings (UTF-8, BOM, GBK) are detected; rows failing the file contract go to
   `quarantine/store/...` with file, line, raw text and reason, and the run goes on.
 - **validate** and **publish** as in every ingestion DAG (only the partitions this run touched).

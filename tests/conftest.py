@@ -85,7 +85,7 @@ def land_world_lake(sim, world: Path, lake: Path, drops: Path) -> None:
     from siyu.ingest import shop, wecom
     from siyu.ingest.run_day import RunDay
     from siyu.ingest.store import ingest_files
-    from siyu.sim.drops import write_archive, write_store_drops
+    from siyu.sim.drops import write_archive, write_store_drops, write_visits
 
     run = RunDay(day=date(2025, 12, 31), run_id="t")
     creds, state = sim.credentials, sim.sims.state
@@ -103,7 +103,8 @@ def land_world_lake(sim, world: Path, lake: Path, drops: Path) -> None:
         buyers = pq.read_table(lake / f"raw/shop/orders/dt={run.dt}").column("yz_open_id").to_pylist()
         shop.pull_users(client, lake, run, buyers)
     write_store_drops(world, drops)
-    write_archive(world, drops, 360, 364)
+    write_archive(world, drops)
+    write_visits(world, drops)
     ingest_files(drops, lake, run)
 
 

@@ -36,6 +36,7 @@ def write_lake(root, users=(), orders=(), members=(), receipts=()):
         table = pa.Table.from_pylist([{c: r.get(c, "") for c in STORE_COLUMNS[entity]} for r in rows], schema=schema)
         write_partition(root, "store", entity, DT, table, run_id="t", window=("a", "b"))
     write_partition(root, "store", "messages", DT, store.MESSAGE_SCHEMA.empty_table(), run_id="t", window=("a", "b"))
+    write_partition(root, "store", "shop_visits", DT, store.VISIT_SCHEMA.empty_table(), run_id="t", window=("a", "b"))
 
 
 def user(yz, phone):

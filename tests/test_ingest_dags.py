@@ -115,11 +115,12 @@ def test_ingest_shop_backfill_lands_every_order_once(dagbag, sim, small_world, p
 
 
 def test_ingest_store_loads_by_arrival_quarantines_flaws_and_never_twice(dagbag, sim, small_world, pipeline_env):
-    from siyu.sim.drops import write_archive, write_store_drops
+    from siyu.sim.drops import write_archive, write_store_drops, write_visits
 
     drops, lake = pipeline_env / "drops", pipeline_env / "lake"
     summary = write_store_drops(small_world, drops, 330, 364)
     write_archive(small_world, drops, 360, 364)
+    write_visits(small_world, drops, 360, 364)
     run_dag(dagbag, "ingest_store")
     flaws = pd.read_parquet(small_world / "truth/store_drop_flaws.parquet")
     pos = pd.concat(pd.read_parquet(p) for p in (lake / "raw/store/pos_lines").glob("dt=*/part-0.parquet"))
@@ -168,10 +169,11 @@ def test_faults_change_nothing_in_the_lake(dagbag, sim, pipeline_env, monkeypatc
 
 
 def test_transform_builds_the_warehouse_from_the_landed_lake(dagbag, sim, small_world, pipeline_env, monkeypatch):
-    from siyu.sim.drops import write_archive, write_store_drops
+    from siyu.sim.drops import write_archive, write_store_drops, write_visits
 
     write_store_drops(small_world, pipeline_env / "drops")
     write_archive(small_world, pipeline_env / "drops", 350, 364)
+    write_visits(small_world, pipeline_env / "drops", 350, 364)
     run_dag(dagbag, "ingest_wecom")
     run_dag(dagbag, "ingest_shop", {"start": "2025-01-01 00:00:00", "end": "2026-01-01 00:01:00"})
     run_dag(dagbag, "ingest_store")

@@ -39,12 +39,13 @@ def _sim_serve(args: argparse.Namespace) -> int:
 
 
 def _sim_drops(args: argparse.Namespace) -> int:
-    from siyu.sim.drops import write_archive, write_store_drops
+    from siyu.sim.drops import write_archive, write_store_drops, write_visits
 
     world, out = Path(args.world), Path(args.out)
     summary = {
         "store": write_store_drops(world, out, args.first_day, args.last_day),
         "archive": write_archive(world, out, args.first_day, args.last_day),
+        "tracking": write_visits(world, out, args.first_day, args.last_day),
     }
     print(json.dumps(summary, indent=2))
     return 0

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from siyu.lake import summary
 from siyu.settings import connection_env
-from siyu.sim.drops import write_archive, write_store_drops
+from siyu.sim.drops import write_archive, write_store_drops, write_visits
 from siyu.sim.server import RunningSimulators
 from siyu.world.generate import generate
 from siyu.world.spec import WorldSpec
@@ -131,6 +131,7 @@ def run_demo(scale: int, seed: int, data_dir: Path) -> int:
     _step(2, "writing a year of store CSV drops and session-archive files into %s", drops_dir)
     store = write_store_drops(world_dir, drops_dir)
     archive = write_archive(world_dir, drops_dir)
+    write_visits(world_dir, drops_dir)
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     # The simulated clock stands a minute after the last midnight: the daily runs ingest the last day.

@@ -29,7 +29,7 @@ RAW_ENTITIES = {
         "group_statistic",
     ),
     "shop": ("orders", "order_items", "refunds", "users"),
-    "store": ("pos_lines", "members", "messages"),
+    "store": ("pos_lines", "members", "messages", "shop_visits"),
 }
 
 

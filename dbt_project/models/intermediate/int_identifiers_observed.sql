@@ -32,13 +32,19 @@ pos_lines as (
     select * from {{ ref('stg_store__pos_lines') }}
 ),
 
+-- Phones noted on a friendship in any snapshot: a friendship the customer later deleted still tells
+-- whose phone it was.
+relation_snapshots as (
+    select * from {{ ref('stg_wecom__relation_snapshots') }}
+),
+
 relation_phones as (
-    select
+    select distinct
         guide_userid,
         external_userid,
         added_at,
         {{ siyu.explode('remark_mobiles') }} as remark_mobile
-    from relations
+    from relation_snapshots
 ),
 
 observed as (

@@ -21,8 +21,13 @@ from siyu.lake import write_partition
 log = logging.getLogger(__name__)
 FILE_NAME = re.compile(r"(?P<kind>pos|members)_(?P<store>S\d{4})_(?P<date>\d{4}-\d{2}-\d{2})(?:_resend)?\.csv$")
 ARCHIVE_NAME = re.compile(r"(?P<date>\d{4}-\d{2}-\d{2})\.jsonl$")
-ENTITY = {"pos": "pos_lines", "members": "members", "archive": "messages"}
-KEYS = {"pos_lines": ("receipt_no", "line_no"), "members": ("card_no",), "messages": ("msgid",)}
+ENTITY = {"pos": "pos_lines", "members": "members", "archive": "messages", "tracking": "shop_visits"}
+KEYS = {
+    "pos_lines": ("receipt_no", "line_no"),
+    "members": ("card_no",),
+    "messages": ("msgid",),
+    "shop_visits": ("visit_id",),
+}
 QUARANTINE_SCHEMA = pa.schema(
     [("file", pa.string()), ("line", pa.int64()), ("raw", pa.string()), ("reason", pa.string())]
 )
@@ -39,6 +44,22 @@ MESSAGE_SCHEMA = pa.schema(
         ("file", pa.string()),
     ]
 )
+
+
+VISIT_SCHEMA = pa.schema(
+    [
+        ("visit_id", pa.string()),
+        ("visitor_id", pa.string()),
+        ("visit_time", pa.int64()),
+        ("source", pa.string()),
+        ("source_ref", pa.string()),
+        ("file", pa.string()),
+    ]
+)
+JSONL_FIELDS = {
+    "archive": ("msgid", "action", "from", "tolist", "roomid", "msgtime", "msgtype"),
+    "tracking": ("visit_id", "visitor_id", "visit_time", "source", "source_ref"),
+}
 
 
 def _registry_path(lake: Path) -> Path:
@@ -61,8 +82,8 @@ def _save_registry(lake: Path, registry: dict[str, str]) -> None:
 def _classify(path: Path) -> tuple[str, str] | None:
     if match := FILE_NAME.search(path.name):
         return match["kind"], match["date"]
-    if path.parent.name == "archive" and (match := ARCHIVE_NAME.search(path.name)):
-        return "archive", match["date"]
+    if path.parent.name in JSONL_FIELDS and (match := ARCHIVE_NAME.search(path.name)):
+        return path.parent.name, match["date"]
     return None
 
 
@@ -81,18 +102,16 @@ def find_new_files(drops: Path, lake: Path) -> dict[tuple[str, str], list[Path]]
     return {key: by_date[key] for key in sorted(touched)}
 
 
-def _parse_archive(path: Path) -> tuple[list[dict], list[dict]]:
+def _parse_jsonl(path: Path, kind: str) -> tuple[list[dict], list[dict]]:
     rows, rejected = [], []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         try:
             record = json.loads(line)
-            rows.append(
-                {
-                    **{k: record[k] for k in ("msgid", "action", "from", "tolist", "roomid", "msgtime", "msgtype")},
-                    "content": (record.get("text") or {}).get("content", ""),
-                    "file": path.name,
-                }
-            )
+            row = {k: record[k] for k in JSONL_FIELDS[kind]}
+            if kind == "archive":
+                row["content"] = (record.get("text") or {}).get("content", "")
+            row["file"] = path.name
+            rows.append(row)
         except (ValueError, KeyError, TypeError) as error:
             rejected.append({"file": str(path), "line": number, "raw": line[:2000], "reason": f"bad record: {error}"})
     return rows, rejected
@@ -119,8 +138,8 @@ def ingest_files(drops: Path, lake: Path, run: RunDay) -> dict:
         entity = ENTITY[kind]
         rows, rejected, duplicate_lines = [], [], 0
         for path in paths:
-            if kind == "archive":
-                parsed_rows, parsed_rejected = _parse_archive(path)
+            if kind in JSONL_FIELDS:
+                parsed_rows, parsed_rejected = _parse_jsonl(path, kind)
             else:
                 parsed = parse_store_file(path, kind)
                 parsed_rows = [{**row, "file": path.name} for row in parsed.rows]
@@ -128,11 +147,10 @@ def ingest_files(drops: Path, lake: Path, run: RunDay) -> dict:
             rows += parsed_rows
             rejected += parsed_rejected
         rows, repeated = _dedupe(rows, KEYS[entity])
-        schema = (
-            MESSAGE_SCHEMA
-            if kind == "archive"
-            else pa.schema([(column, pa.string()) for column in FILE_SCHEMAS[kind]] + [("file", pa.string())])
-        )
+        if kind in JSONL_FIELDS:
+            schema = {"archive": MESSAGE_SCHEMA, "tracking": VISIT_SCHEMA}[kind]
+        else:
+            schema = pa.schema([(column, pa.string()) for column in FILE_SCHEMAS[kind]] + [("file", pa.string())])
         table = pa.Table.from_pylist(rows, schema=schema)
         quarantine = pa.Table.from_pylist(rejected, schema=QUARANTINE_SCHEMA)
         write_partition(

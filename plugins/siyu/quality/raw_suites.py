@@ -115,6 +115,7 @@ def _expectations(source: str, entity: str) -> list:
             e.ExpectColumnValuesToBeInSet(column="marketing_opt_in", value_set=["Y", "N"]),
         ],
         ("store", "messages"): [*required("msgid", "from", "msgtime", "msgtype"), *unique("msgid")],
+        ("store", "shop_visits"): [*required("visit_id", "visitor_id", "visit_time", "source"), *unique("visit_id")],
     }
     return suites[(source, entity)]
 

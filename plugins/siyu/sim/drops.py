@@ -208,3 +208,30 @@ def write_archive(world_dir: Path, out: Path, first_day: int = 0, last_day: int 
         target.with_suffix(".part").replace(target)
         files += 1
     return {"files": files, "messages": len(messages)}
+
+
+def write_visits(world_dir: Path, out: Path, first_day: int = 0, last_day: int | None = None) -> dict:
+    """Daily JSONL of the shop's visit tracking (the mini-program/H5 analytics export): tracking/YYYY-MM-DD.jsonl,
+    one visit per line: visit_id, visitor_id (yz_open_id, or an anonymous id), visit_time (unix seconds),
+    source and source_ref (a group chat_id, a guide userid or a referrer's yz_open_id when known)."""
+    meta = json.loads((world_dir / "world.json").read_text(encoding="utf-8"))
+    start_ts = meta["start_ts"]
+    last_day = meta["days"] - 1 if last_day is None else last_day
+    visits = pd.read_parquet(world_dir / "shop/visits.parquet")
+    day = (visits["visit_time"] - start_ts) // DAY_SECONDS
+    visits = visits[(day >= first_day) & (day <= last_day)]
+    by_day = dict(tuple(visits.groupby(day[visits.index], sort=True)))
+    files = 0
+    columns = ("visit_id", "visitor_id", "visit_time", "source", "source_ref")
+    for number in range(first_day, last_day + 1):
+        rows = by_day.get(number, visits.iloc[:0])
+        target = out / "tracking" / f"{_date(int(number), start_ts)}.jsonl"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.with_suffix(".part").open("w", encoding="utf-8") as handle:
+            for values in zip(*(rows[c] for c in columns), strict=True):
+                record = dict(zip(columns, values, strict=True))
+                record["visit_time"] = int(record["visit_time"])
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        target.with_suffix(".part").replace(target)
+        files += 1
+    return {"files": files, "visits": len(visits)}

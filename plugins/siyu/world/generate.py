@@ -79,7 +79,7 @@ def generate(spec: WorldSpec, out: Path) -> dict:
     rng = spec.rng("shop")
     catalogue = shop.make_catalogue(rng)
     orders, items, referrals = shop.make_orders(spec, folks, members, rel, staff.userid, groups.chat_id, catalogue, rng)
-    visits = shop.make_visits(spec, folks, orders, rng)
+    visits = shop.make_visits(spec, folks, orders, rng, members, rel, staff.userid, groups.chat_id)
     step("shop", t)
 
     t = time.perf_counter()

@@ -226,8 +226,19 @@ def _attribute(people, members, rel, staff_userid, group_chat_id, person, create
     return source, source_ref, referrals
 
 
-def make_visits(spec: WorldSpec, people: People, orders: Orders, rng: np.random.Generator) -> dict:
-    """Shop visits with their source: one before every order, more that end without buying, and anonymous ones."""
+def make_visits(
+    spec: WorldSpec,
+    people: People,
+    orders: Orders,
+    rng: np.random.Generator,
+    members=None,
+    rel=None,
+    staff_userid=None,
+    group_chat_id=None,
+) -> dict:
+    """Shop visits with their source: one before every order, more that end without buying, and anonymous ones.
+    A browsing visit from a group names a group the visitor had joined, one from a guide's share names the
+    visitor's guide; a visitor with neither came from moments instead."""
     n_orders = len(orders.tid)
     browse_person = np.flatnonzero(people.in_shop | (people.in_wecom & (rng.random(people.size) < 0.3)))
     extra = rng.poisson(2.0, len(browse_person))
@@ -236,10 +247,15 @@ def make_visits(spec: WorldSpec, people: People, orders: Orders, rng: np.random.
     extra_source = np.array(["group", "guide_share", "moments", "search", "ads"])[
         rng.choice(5, len(extra_person), p=[0.12, 0.18, 0.2, 0.3, 0.2])
     ]
+    extra_ref = np.full(len(extra_person), "", dtype="U34")
+    if members is not None:
+        extra_source, extra_ref = _browse_refs(
+            people, members, rel, staff_userid, group_chat_id, extra_person, extra_time, extra_source
+        )
     person = np.concatenate([orders.person, extra_person])
     time = np.concatenate([orders.created - rng.integers(60, 1800, n_orders), extra_time])
     source = np.concatenate([orders.source, extra_source])
-    ref = np.concatenate([orders.source_ref, np.full(len(extra_person), "")])
+    ref = np.concatenate([orders.source_ref, extra_ref])
     order = np.argsort(time, kind="stable")
     person, time, source, ref = person[order], time[order], source[order], ref[order]
     visitor = np.where(people.in_shop[person], people.yz_open_id[person], np.strings.add("anon_", person.astype("U9")))
@@ -251,3 +267,26 @@ def make_visits(spec: WorldSpec, people: People, orders: Orders, rng: np.random.
         "source": source,
         "source_ref": ref,
     }
+
+
+def _browse_refs(people, members, rel, staff_userid, group_chat_id, person, time, source):
+    """The group or guide a browsing visit came from: the visitor's first group joined before the visit,
+    the visitor's first guide befriended before it; without one the visit came from moments."""
+    source = source.copy()
+    ref = np.full(len(person), "", dtype="U34")
+    by_person = np.argsort(members.person, kind="stable")
+    member_person = members.person[by_person]
+    at = np.minimum(np.searchsorted(member_person, person), len(member_person) - 1)
+    row = by_person[at]
+    in_group = (member_person[at] == person) & (members.join_time[row] <= time)
+    live_rel = rel.inherited_from < 0
+    order = np.argsort(rel.person[live_rel], kind="stable")
+    rel_person, rel_guide, rel_time = (a[live_rel][order] for a in (rel.person, rel.guide, rel.createtime))
+    at_rel = np.minimum(np.searchsorted(rel_person, person), len(rel_person) - 1)
+    has_guide = (rel_person[at_rel] == person) & (rel_time[at_rel] <= time)
+    group_visit = (source == "group") & in_group
+    guide_visit = (source == "guide_share") & has_guide
+    ref[group_visit] = group_chat_id[members.group[row]][group_visit]
+    ref[guide_visit] = staff_userid[rel_guide[at_rel]][guide_visit]
+    source[((source == "group") & ~in_group) | ((source == "guide_share") & ~has_guide)] = "moments"
+    return source, ref

@@ -1,0 +1,91 @@
+-- The channel funnel (seed 004 §93) per contact-way state (channel QR code) and period of the add:
+-- contacts added, still connected 7 and 30 days after the add, first paid order within 30 days of the
+-- add, and conversion = first orders within 30 days / contacts added (good paths reach 30%).
+-- "Still connected" reads every daily snapshot of the friendships: a friendship counts as connected on a
+-- day when it is in that day's snapshot, or in a later one. Adds younger than 7 or 30 days at the last
+-- snapshot are not yet measurable (null).
+
+with
+
+snapshots as (
+    select guide_userid, external_userid, max(snapshot_date) as last_seen_on
+    from {{ ref('stg_wecom__relation_snapshots') }}
+    group by guide_userid, external_userid
+),
+
+relations as (
+    select * from {{ ref('stg_wecom__relation_snapshots') }}
+),
+
+latest as (
+    select max(snapshot_date) as last_snapshot from {{ ref('stg_wecom__relation_snapshots') }}
+),
+
+adds as (
+    select guide_userid, external_userid, min(added_at) as added_at, min(channel_state) as channel_state
+    from relations
+    group by guide_userid, external_userid
+),
+
+identity_map as (
+    select * from {{ ref('int_identity_map') }}
+),
+
+orders as (
+    select customer_id, min(paid_at) as first_paid_at from {{ ref('int_customer_orders') }}
+    group by customer_id
+),
+
+grains as (
+    {{ siyu.period_grains() }}
+),
+
+contacts as (
+    select
+        adds.*,
+        {{ dbt.split_part("coalesce(adds.channel_state, 'none_s0')", "'_s'", 1) }} as channel,
+        coalesce(adds.channel_state, 'none') as state,
+        snapshots.last_seen_on,
+        latest.last_snapshot,
+        orders.first_paid_at
+    from adds
+    inner join snapshots on adds.guide_userid = snapshots.guide_userid
+        and adds.external_userid = snapshots.external_userid
+    cross join latest
+    left join identity_map on identity_map.node_key = 'external_userid:' || adds.external_userid
+    left join orders on identity_map.customer_id = orders.customer_id
+),
+
+flags as (
+    select
+        *,
+        case when {{ dbt.dateadd('day', 7, 'cast(added_at as date)') }} <= last_snapshot
+            then case when last_seen_on >= {{ dbt.dateadd('day', 7, 'cast(added_at as date)') }} then 1 else 0 end
+        end as connected_7d,
+        case when {{ dbt.dateadd('day', 30, 'cast(added_at as date)') }} <= last_snapshot
+            then case when last_seen_on >= {{ dbt.dateadd('day', 30, 'cast(added_at as date)') }} then 1 else 0 end
+        end as connected_30d,
+        case when first_paid_at >= added_at
+            and first_paid_at < {{ dbt.dateadd('day', 30, 'added_at') }} then 1 else 0 end as ordered_30d
+    from contacts
+),
+
+final as (
+    select
+        grains.period_grain,
+        {{ siyu.period_start('grains.period_grain', 'flags.added_at') }} as period_start,
+        flags.state,
+        flags.channel,
+        count(*) as contacts_added,
+        sum(flags.connected_7d) as connected_after_7d,
+        sum(flags.connected_30d) as connected_after_30d,
+        {{ siyu.ratio('sum(flags.connected_7d)', 'count(flags.connected_7d)') }} as retention_7d,
+        {{ siyu.ratio('sum(flags.connected_30d)', 'count(flags.connected_30d)') }} as retention_30d,
+        sum(flags.ordered_30d) as first_orders_30d,
+        {{ siyu.ratio('sum(flags.ordered_30d)', 'count(*)') }} as conversion_30d
+    from flags
+    cross join grains
+    group by 1, 2, 3, 4
+)
+
+select * from final

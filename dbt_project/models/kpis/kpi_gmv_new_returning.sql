@@ -1,0 +1,45 @@
+-- GMV split into new and returning customers (seed 004 §12): GMV = first-time buyers × their sales per
+-- buyer + repeat buyers × their sales per buyer, by channel and period. A buyer is new in the period of
+-- their first paid order in the channel (any channel for 'all'); all their sales in that period are
+-- new sales. An unmatched store receipt is a new buyer. new_gmv + returning_gmv = gmv (data test).
+
+with
+
+purchases as (
+    select * from {{ ref('int_kpi_purchases') }}
+),
+
+firsts as (
+    select channel, buyer_key, min(paid_at) as first_paid_at
+    from purchases
+    where period_grain = 'day'
+    group by channel, buyer_key
+),
+
+classified as (
+    select
+        purchases.*,
+        {{ siyu.period_start('purchases.period_grain', 'firsts.first_paid_at') }} = purchases.period_start as is_new
+    from purchases
+    inner join firsts on purchases.channel = firsts.channel and purchases.buyer_key = firsts.buyer_key
+),
+
+final as (
+    select
+        period_grain,
+        period_start,
+        channel,
+        count(distinct case when is_new then buyer_key end) as new_buyers,
+        sum(case when is_new then gross_amount else 0 end) as new_gmv,
+        {{ siyu.ratio('sum(case when is_new then gross_amount else 0 end)',
+            'count(distinct case when is_new then buyer_key end)') }} as new_sales_per_buyer,
+        count(distinct case when not is_new then buyer_key end) as returning_buyers,
+        sum(case when not is_new then gross_amount else 0 end) as returning_gmv,
+        {{ siyu.ratio('sum(case when not is_new then gross_amount else 0 end)',
+            'count(distinct case when not is_new then buyer_key end)') }} as returning_sales_per_buyer,
+        sum(gross_amount) as gmv
+    from classified
+    group by period_grain, period_start, channel
+)
+
+select * from final

@@ -1,0 +1,130 @@
+-- Shopping-guide rates (seed 002 导购三率) by store and period, and 'all' stores:
+--   login_rate  guides active in the period (sent a WeCom message: session archive) / guides
+--   share_rate  guides whose share link brought a shop visit or an order in the period / guides
+--   order_rate  guides with a paid order attributed to them (online share or till sale) / guides
+-- plus customers per guide (live friendships added by the period's end / guides) and inherited
+-- customers (friendships taken over from a guide who left, add_way 202, in the period; seed 004 §120).
+-- A guide counts from the first period and until they resigned.
+
+with
+
+guides as (
+    select * from {{ ref('int_guides') }}
+),
+
+periods as (
+    select * from {{ ref('int_kpi_days') }}
+),
+
+messages as (
+    select * from {{ ref('stg_store__messages') }}
+),
+
+visits as (
+    select * from {{ ref('stg_store__shop_visits') }}
+),
+
+purchases as (
+    select * from {{ ref('int_kpi_purchases') }}
+    where channel = 'all'
+),
+
+relations as (
+    select * from {{ ref('stg_wecom__follow_relations') }}
+),
+
+guide_periods as (
+    select periods.*, guides.guide_userid, guides.store_id
+    from periods
+    cross join guides
+    where guides.resigned_at is null or cast(guides.resigned_at as date) >= periods.period_start
+),
+
+active as (
+    select distinct guide_periods.period_grain, guide_periods.period_start, guide_periods.guide_userid
+    from messages
+    inner join guide_periods on messages.sender_id = guide_periods.guide_userid
+        and cast(messages.sent_at as date) between guide_periods.period_start and guide_periods.period_end
+),
+
+shared as (
+    select distinct guide_periods.period_grain, guide_periods.period_start, guide_periods.guide_userid
+    from visits
+    inner join guide_periods on visits.visit_source = 'guide_share' and visits.source_ref = guide_periods.guide_userid
+        and cast(visits.visited_at as date) between guide_periods.period_start and guide_periods.period_end
+    union
+    select distinct period_grain, period_start, guide_userid
+    from purchases
+    where source_channel = 'guide_share' and guide_userid is not null
+),
+
+ordered as (
+    select distinct period_grain, period_start, guide_userid
+    from purchases
+    where guide_userid is not null
+),
+
+friendships as (
+    select guide_periods.period_grain, guide_periods.period_start, guide_periods.guide_userid,
+        count(*) as customers,
+        sum(case when relations.add_way = 202 and cast(relations.added_at as date) >= guide_periods.period_start
+            then 1 else 0 end) as inherited_customers
+    from relations
+    inner join guide_periods on relations.guide_userid = guide_periods.guide_userid
+        and cast(relations.added_at as date) <= guide_periods.period_end
+    group by 1, 2, 3
+),
+
+per_guide as (
+    select
+        guide_periods.period_grain,
+        guide_periods.period_start,
+        guide_periods.store_id,
+        guide_periods.guide_userid,
+        active.guide_userid is not null as was_active,
+        shared.guide_userid is not null as shared_link,
+        ordered.guide_userid is not null as had_order,
+        coalesce(friendships.customers, 0) as customers,
+        coalesce(friendships.inherited_customers, 0) as inherited_customers
+    from guide_periods
+    left join active on guide_periods.period_grain = active.period_grain
+        and guide_periods.period_start = active.period_start and guide_periods.guide_userid = active.guide_userid
+    left join shared on guide_periods.period_grain = shared.period_grain
+        and guide_periods.period_start = shared.period_start and guide_periods.guide_userid = shared.guide_userid
+    left join ordered on guide_periods.period_grain = ordered.period_grain
+        and guide_periods.period_start = ordered.period_start and guide_periods.guide_userid = ordered.guide_userid
+    left join friendships on guide_periods.period_grain = friendships.period_grain
+        and guide_periods.period_start = friendships.period_start
+        and guide_periods.guide_userid = friendships.guide_userid
+),
+
+by_store as (
+    select period_grain, period_start, coalesce(store_id, 'unknown') as store_id, guide_userid, was_active,
+        shared_link, had_order, customers, inherited_customers
+    from per_guide
+    union all
+    select period_grain, period_start, 'all', guide_userid, was_active, shared_link, had_order, customers,
+        inherited_customers
+    from per_guide
+),
+
+final as (
+    select
+        period_grain,
+        period_start,
+        store_id,
+        count(*) as guides,
+        sum(case when was_active then 1 else 0 end) as active_guides,
+        sum(case when shared_link then 1 else 0 end) as sharing_guides,
+        sum(case when had_order then 1 else 0 end) as ordering_guides,
+        {{ siyu.ratio('sum(case when was_active then 1 else 0 end)', 'count(*)') }} as login_rate,
+        {{ siyu.ratio('sum(case when shared_link then 1 else 0 end)', 'count(*)') }} as share_rate,
+        {{ siyu.ratio('sum(case when had_order then 1 else 0 end)', 'count(*)') }} as order_rate,
+        sum(customers) as customers,
+        {{ siyu.ratio('sum(customers)', 'count(*)') }} as customers_per_guide,
+        sum(inherited_customers) as inherited_customers
+    from by_store
+    group by period_grain, period_start, store_id
+)
+
+select * from final

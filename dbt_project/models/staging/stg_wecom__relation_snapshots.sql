@@ -1,0 +1,21 @@
+-- One row per friendship per snapshot day (every partition, not only the latest): how long friendships
+-- last (channel funnel), and the phones guides noted on friendships since deleted (identity).
+
+with
+
+source as (
+    select * from {{ source('wecom', 'follow_relations') }}
+),
+
+final as (
+    select
+        userid as guide_userid,
+        external_userid,
+        {{ siyu.from_unix_seconds('createtime') }} as added_at,
+        nullif(state, '') as channel_state,
+        remark_mobiles,
+        cast(dt as date) as snapshot_date
+    from source
+)
+
+select * from final
