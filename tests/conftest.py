@@ -73,41 +73,6 @@ def youzan_token(sim, client) -> str:
     return answer.json()["data"]["access_token"]
 
 
-def land_world_lake(sim, world: Path, lake: Path, drops: Path) -> None:
-    """The world's sources pulled through the real connectors into a lake, as the DAGs do on the day after
-    the world's last day."""
-    from datetime import date
-
-    import pyarrow.parquet as pq
-
-    from siyu.connectors.wecom import WeComClient, WeComConfig
-    from siyu.connectors.youzan import YouzanClient, YouzanConfig
-    from siyu.ingest import shop, wecom
-    from siyu.ingest.run_day import RunDay
-    from siyu.ingest.store import ingest_files
-    from siyu.sim.drops import write_archive, write_store_drops, write_visits
-
-    run = RunDay(day=date(2025, 12, 31), run_id="t")
-    creds, state = sim.credentials, sim.sims.state
-    state.set_clock(state.meta["end_ts"] + 60)
-    with WeComClient(WeComConfig(sim.base_url, creds["corp_id"], creds["corp_secret"])) as client:
-        wecom.snapshot_contacts(client, lake, run)
-        wecom.snapshot_groups(client, lake, run)
-        wecom.snapshot_directory(client, lake, run)
-        wecom.pull_statistics(client, lake, run)
-    config = YouzanConfig(
-        sim.base_url, creds["youzan_client_id"], creds["youzan_client_secret"], creds["youzan_kdt_id"]
-    )
-    with YouzanClient(config) as client:
-        shop.pull_orders(client, lake, run, window=(state.meta["start_ts"], state.meta["end_ts"] + 60))
-        buyers = pq.read_table(lake / f"raw/shop/orders/dt={run.dt}").column("yz_open_id").to_pylist()
-        shop.pull_users(client, lake, run, buyers)
-    write_store_drops(world, drops)
-    write_archive(world, drops)
-    write_visits(world, drops)
-    ingest_files(drops, lake, run)
-
-
 @pytest.fixture(scope="session")
 def world_warehouse(running_sim, small_world, tmp_path_factory) -> Path:
     """The small world landed into a lake and built by dbt once per session (truth present). Tests that
@@ -116,7 +81,9 @@ def world_warehouse(running_sim, small_world, tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("world-warehouse")
     httpx.post(f"{running_sim.base_url}/_sim/faults", json={"rate": 0.0, "reset": True})
-    land_world_lake(running_sim, small_world, root / "lake", root / "drops")
+    from siyu.ingest.replay import land_world
+
+    land_world(running_sim, small_world, root / "lake", root / "drops", contact_snapshot_every_days=30)
     warehouse = root / "wh" / "siyu.duckdb"
     result = dbt_build(root / "lake", warehouse, truth=small_world / "truth")
     assert result.success, result.failures

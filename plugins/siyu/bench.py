@@ -15,7 +15,8 @@ from pathlib import Path
 from siyu.world.generate import generate
 from siyu.world.spec import WorldSpec
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "BENCHMARKS.md"
+REPO = Path(__file__).resolve().parents[2]
+BENCHMARKS = REPO / "BENCHMARKS.md"
 
 
 def write_section(name: str, body: str, path: Path = BENCHMARKS) -> None:
@@ -149,15 +150,66 @@ def bench_identity(scale: int, seed: int, repeats: int = 3) -> str:
     )
 
 
+def bench_identity_quality(scale: int, seed: int, snapshot_every_days: int = 7) -> str:
+    """Identity quality against truth on a world of `scale` persons: its sources pulled through the real
+    connectors from the simulators (WeCom friendships snapshotted every `snapshot_every_days` days, as a
+    daily ingest_wecom would have kept them), then a full dbt build."""
+    import duckdb
+
+    from siyu.ingest.replay import land_world
+    from siyu.sim.server import RunningSimulators
+    from siyu.transform import dbt_build
+
+    root = REPO / "data" / "bench" / f"quality-{scale}"
+    shutil.rmtree(root, ignore_errors=True)
+    world = root / "world"
+    timings = {}
+    began = time.perf_counter()
+    generate(WorldSpec(scale=scale, seed=seed), world)
+    timings["generate the world"] = time.perf_counter() - began
+    began = time.perf_counter()
+    with RunningSimulators(world) as sim:
+        counts = land_world(sim, world, root / "lake", root / "drops", contact_snapshot_every_days=snapshot_every_days)
+    timings[f"land the lake ({counts['contact_snapshots']} friendship snapshots + the full pull)"] = (
+        time.perf_counter() - began
+    )
+    began = time.perf_counter()
+    result = dbt_build(root / "lake", root / "warehouse" / "siyu.duckdb", truth=world / "truth")
+    timings["dbt build (all models and tests)"] = time.perf_counter() - began
+    if not result.success:
+        raise RuntimeError(f"dbt build failed: {result.failures}")
+    with duckdb.connect(str(root / "warehouse" / "siyu.duckdb"), read_only=True) as con:
+        quality = con.sql("select * from marts.identity_quality").df().iloc[0]
+    link_limit = 4  # the largest identity_link_limits value in dbt_project.yml
+    return (
+        f"## Identity quality at {scale:,} persons\n\n"
+        f"Measured {date.today()} on {platform.machine()}, {os.cpu_count()} cores by "
+        f"`python -m siyu.bench --only quality --scale {scale}` (seed {seed}).\n\n"
+        f"| step | seconds |\n| --- | --- |\n"
+        + "".join(f"| {name} | {seconds:.1f} |\n" for name, seconds in timings.items())
+        + f"\n| measure | value |\n| --- | --- |\n"
+        f"| customers | {int(quality['customers']):,} |\n"
+        f"| true persons behind the evaluated identifiers | {int(quality['true_persons']):,} |\n"
+        f"| pairwise precision | {quality['pairwise_precision']:.4f} |\n"
+        f"| pairwise recall | {quality['pairwise_recall']:.4f} |\n"
+        f"| pairwise F1 | {quality['pairwise_f1']:.4f} |\n"
+        f"| largest cluster (identifiers) | {int(quality['largest_cluster'])} |\n"
+        f"| values excluded by merge protection | {int(quality['excluded_values'])} |\n"
+        f"\nTarget (issue 5): F1 ≥ 0.99, precision ≥ 0.995, no cluster above the merge limit "
+        f"(a cluster holds at most {link_limit} strong identifiers of a kind linked through one value)."
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="siyu benchmarks")
     parser.add_argument("--scale", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--only", choices=["world", "identity"], default=None)
+    parser.add_argument("--only", choices=["world", "identity", "quality"], default=None)
     args = parser.parse_args()
-    benches = {"world": bench_world, "identity": bench_identity}
+    benches = {"world": bench_world, "identity": bench_identity, "quality": bench_identity_quality}
     for name, bench in benches.items():
-        if args.only and name != args.only:
+        # Identity quality pulls the world through the simulators: only when asked (about 15 min at 100k).
+        if (args.only and name != args.only) or (not args.only and name == "quality"):
             continue
         body = bench(args.scale, args.seed)
         write_section(f"{name}-{args.scale}", body)

@@ -23,7 +23,6 @@ log = logging.getLogger("siyu.demo")
 REPO = Path(__file__).resolve().parents[2]
 STEPS = 6
 NEXT_STAGES = [
-    ("KPIs (issue 7)", "triangle, GMV trees, community grades, guide rates, channel funnel"),
     ("activation (issue 8)", "suppressed audiences, exports, WeCom tag writeback"),
 ]
 
@@ -98,6 +97,62 @@ def _segments(warehouse: Path) -> dict[str, list]:
     }
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return {name: con.sql(sql).fetchall() for name, sql in queries.items()}
+
+
+def _kpis(warehouse: Path) -> dict:
+    import duckdb
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        month = con.sql("select max(period_start) from marts.kpi_triangle where period_grain = 'month'").fetchall()[0][
+            0
+        ]
+        triangle = (
+            con.sql(
+                f"""select connected_users, reach_capability, ownership_power, repurchase_rate, ltv_per_customer,
+                       value_index, referrals_per_active, inviter_share, referral_index, ownership_score,
+                       value_score, referral_score, triangle_area
+                from marts.kpi_triangle where period_grain = 'month' and period_start = '{month}'
+                and store_id = 'all'"""
+            )
+            .df()
+            .iloc[0]
+            .to_dict()
+        )
+        grades = con.sql(
+            f"""select grade, count(*) from marts.kpi_community where period_grain = 'month'
+                and period_start = '{month}' group by grade order by strpos('SABCDu', left(grade, 1))"""
+        ).fetchall()
+        ranked = con.sql(
+            f"""select chat_id, members, activity_rate, visitor_pay_conversion, gmv, grade from marts.kpi_community
+                where period_grain = 'month' and period_start = '{month}' and members > 0
+                order by community_gmv_factors desc, gmv desc, chat_id"""
+        ).fetchall()
+    return {"month": month, "triangle": triangle, "grades": grades, "best": ranked[:3], "worst": ranked[-3:]}
+
+
+def _print_kpis(kpis: dict) -> None:
+    t = kpis["triangle"]
+    print(f"  private-domain triangle, {kpis['month']:%Y-%m} (all stores; scores against the brand targets)")
+    print(
+        f"    ownership  {t['connected_users']:>8,.0f} connected x reach {t['reach_capability']:.2f}"
+        f" = {t['ownership_power']:>10,.0f}   score {t['ownership_score']:.2f}"
+    )
+    print(
+        f"    value      repurchase {t['repurchase_rate']:.2f} x LTV {t['ltv_per_customer']:>7,.0f}"
+        f" = {t['value_index']:>10,.1f}   score {t['value_score']:.2f}"
+    )
+    print(
+        f"    referral   {t['referrals_per_active']:.3f} per active x {t['inviter_share']:.3f} inviters"
+        f" = {t['referral_index']:.5f}   score {t['referral_score']:.2f}"
+    )
+    print(f"    triangle area {t['triangle_area']:.3f}")
+    print("  community grades this month: " + ", ".join(f"{grade} {count}" for grade, count in kpis["grades"]))
+    for title, rows in (("best", kpis["best"]), ("worst", kpis["worst"])):
+        print(f"  {title} communities (members, activity, pay conversion, GMV, grade)")
+        for chat_id, members, activity, conversion, gmv, grade in rows:
+            activity_text = "-" if activity is None else f"{activity:.0%}"
+            conversion_text = "-" if conversion is None else f"{conversion:.0%}"
+            print(f"    {chat_id:<32} {members:>5} {activity_text:>5} {conversion_text:>5} {gmv:>10,.0f} {grade}")
 
 
 def _pad(text: str, width: int) -> str:
@@ -188,6 +243,8 @@ def run_demo(scale: int, seed: int, data_dir: Path) -> int:
         print(f"  {'orders / GMV ' + channel:<44} {orders_count:>10,} {gmv:>14,.0f}")
     print("segments (schema marts)")
     _print_segments(_segments(data_dir / "warehouse" / "siyu.duckdb"))
+    print("KPIs (schema marts)")
+    _print_kpis(_kpis(data_dir / "warehouse" / "siyu.duckdb"))
     print("Airflow  " + ", ".join(f"{dag} {seconds:.0f}s" for dag, seconds in timings.items()))
     print("coming next in the pipeline")
     for stage, what in NEXT_STAGES:

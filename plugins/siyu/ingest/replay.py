@@ -1,0 +1,58 @@
+"""Land a generated world's sources into a lake through the real connectors and the simulators, as the
+ingestion DAGs' tasks would over the world's year: for tests and benchmarks that need a lake without
+running Airflow. Optionally takes WeCom friendship snapshots along the way (a daily-scheduled ingest_wecom
+keeps one per day; friendships deleted before the last day are only in the earlier snapshots)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, timedelta
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from siyu.connectors.wecom import WeComClient, WeComConfig
+from siyu.connectors.youzan import YouzanClient, YouzanConfig
+from siyu.ingest import shop, wecom
+from siyu.ingest.run_day import RunDay
+from siyu.ingest.store import ingest_files
+from siyu.sim.drops import write_archive, write_store_drops, write_visits
+from siyu.world.spec import DAY_SECONDS
+
+log = logging.getLogger(__name__)
+
+
+def land_world(sim, world: Path, lake: Path, drops: Path, contact_snapshot_every_days: int | None = None) -> dict:
+    """Pull everything on the day after the world's last day; with contact_snapshot_every_days, also
+    snapshot the WeCom friendships every that many days before it. Returns counts per step."""
+    creds, state = sim.credentials, sim.sims.state
+    start_ts, end_ts = state.meta["start_ts"], state.meta["end_ts"]
+    first_day = date.fromisoformat(state.meta["start"])
+    days = (end_ts - start_ts) // DAY_SECONDS
+    config = WeComConfig(sim.base_url, creds["corp_id"], creds["corp_secret"])
+    counts: dict = {"contact_snapshots": 0}
+    if contact_snapshot_every_days:
+        with WeComClient(config) as client:
+            for number in range(contact_snapshot_every_days - 1, days - 1, contact_snapshot_every_days):
+                state.set_clock(start_ts + (number + 1) * DAY_SECONDS - 1)
+                wecom.snapshot_contacts(client, lake, RunDay(day=first_day + timedelta(days=number), run_id="replay"))
+                counts["contact_snapshots"] += 1
+    run = RunDay(day=first_day + timedelta(days=days - 1), run_id="replay")
+    state.set_clock(end_ts + 60)
+    with WeComClient(config) as client:
+        counts.update(wecom.snapshot_contacts(client, lake, run))
+        counts.update(wecom.snapshot_groups(client, lake, run))
+        counts.update(wecom.snapshot_directory(client, lake, run))
+        counts.update(wecom.pull_statistics(client, lake, run))
+    youzan = YouzanConfig(
+        sim.base_url, creds["youzan_client_id"], creds["youzan_client_secret"], creds["youzan_kdt_id"]
+    )
+    with YouzanClient(youzan) as client:
+        shop.pull_orders(client, lake, run, window=(start_ts, end_ts + 60))
+        buyers = pq.read_table(lake / f"raw/shop/orders/dt={run.dt}").column("yz_open_id").to_pylist()
+        shop.pull_users(client, lake, run, buyers)
+    write_store_drops(world, drops)
+    write_archive(world, drops)
+    write_visits(world, drops)
+    ingest_files(drops, lake, run)
+    return counts
