@@ -10,14 +10,15 @@ writer per database file, and one build is the cheapest way to honour that (docs
   task, naming each failure.
 - **report_identity_quality**: logs `marts.identity_quality` (customers, largest cluster, excluded
   values, and precision/recall/F1 when `SIYU_TRUTH_DIR` points at a generated world's truth).
-- **publish**: emits the mart Assets the activation DAG is scheduled on.
+- **publish**: emits the mart Assets and one Asset per audience table; activate_audiences is scheduled
+  on the audience Assets.
 """
 
 from __future__ import annotations
 
 from airflow.sdk import Asset, dag, task
 
-from siyu.orchestration import DEFAULT_ARGS, START_DATE, raw_assets
+from siyu.orchestration import DEFAULT_ARGS, START_DATE, audience_assets, raw_assets
 
 MARTS = ("dim_customers", "customer_identifiers", "customer_merges", "fct_orders", "identity_quality")
 
@@ -58,7 +59,12 @@ def transform():
         print(f"dbt build {results}; identity quality {quality}")
         return {k: (None if v != v else (str(v) if hasattr(v, "isoformat") else v)) for k, v in quality.items()}
 
-    @task(outlets=[Asset(name=f"mart_{m}", uri=f"siyu://warehouse/marts/{m}", group="siyu_marts") for m in MARTS])
+    @task(
+        outlets=[
+            *(Asset(name=f"mart_{m}", uri=f"siyu://warehouse/marts/{m}", group="siyu_marts") for m in MARTS),
+            *audience_assets(),
+        ]
+    )
     def publish(quality: dict) -> None:
         print(f"published marts {', '.join(MARTS)}")
 

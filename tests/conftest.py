@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
+from datetime import datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
+from siyu.settings import connection_env
 from siyu.world.generate import generate
-from siyu.world.spec import WorldSpec
+from siyu.world.spec import CHINA_TZ, WorldSpec
 
 # Airflow reads its configuration when first imported: point it at a throwaway home before any test does.
 REPO = Path(__file__).resolve().parents[1]
@@ -98,3 +102,42 @@ def warehouse_copy(world_warehouse, tmp_path) -> Path:
     copy.parent.mkdir(parents=True)
     shutil.copy(world_warehouse, copy)
     return copy
+
+
+@pytest.fixture(scope="session")
+def airflow_db():
+    airflow = Path(sys.executable).parent / "airflow"
+    subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def dagbag(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(str(REPO / "dags"))
+
+
+@pytest.fixture()
+def pipeline_env(sim, tmp_path, monkeypatch):
+    """Connections to the simulators, and a fresh lake and drop folder."""
+    extra = {"max_wait_seconds": 0.05, "timeout_seconds": 1.0, "max_attempts": 30}
+    for name, value in connection_env(sim.base_url, sim.credentials, extra).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("SIYU_LAKE_DIR", str(tmp_path / "lake"))
+    monkeypatch.setenv("SIYU_DROP_DIR", str(tmp_path / "drops"))
+    end = sim.sims.state.meta["end_ts"]
+    sim.sims.state.set_clock(end + 60)  # a minute after midnight following the last day
+    return tmp_path
+
+
+RUNS = iter(range(10_000))
+
+
+def run_dag(dagbag, dag_id: str, conf: dict | None = None):
+    """Each run gets its own logical date one second past the world's last midnight, so runs do not
+    collide in the metadata database while all of them ingest the world's last day."""
+    logical_date = datetime(2026, 1, 1, 0, 0, next(RUNS) % 60, tzinfo=CHINA_TZ)
+    dag = dagbag.get_dag(dag_id)
+    run = dag.test(logical_date=logical_date, run_conf=conf)
+    assert run.state == "success", f"{dag_id} ended {run.state}"
+    return run

@@ -52,3 +52,24 @@ def run_day(context) -> object:
     from siyu.ingest.run_day import run_day_for
 
     return run_day_for(context["logical_date"], context["run_id"])
+
+
+AUDIENCES = (
+    "first_order_nudge",
+    "order_push_3",
+    "order_push_5",
+    "win_back_important",
+    "group_invitation",
+    "koc_recruitment",
+    "vip_care",
+)
+
+
+def audience_assets() -> list:
+    """One Asset per audience table: transform publishes them, activate_audiences is scheduled on them."""
+    from airflow.sdk import Asset
+
+    return [
+        Asset(name=f"audience_{a}", uri=f"siyu://warehouse/audiences/aud_{a}", group="siyu_audiences")
+        for a in AUDIENCES
+    ]

@@ -24,6 +24,11 @@ def drop_dir() -> Path:
     return Path(os.environ.get("SIYU_DROP_DIR", "data/drops"))
 
 
+def exports_dir() -> Path:
+    """SIYU_EXPORTS_DIR: where audiences are exported for activation tools, default ./data/exports."""
+    return Path(os.environ.get("SIYU_EXPORTS_DIR", "data/exports"))
+
+
 def _connection(conn_id: str):
     from airflow.sdk import BaseHook  # Airflow is needed only when running inside it
 

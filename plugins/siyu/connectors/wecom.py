@@ -188,6 +188,19 @@ class WeComClient:
     def corp_tags(self) -> list[dict]:
         return self.call("get_corp_tag_list", {})["tag_group"]
 
+    def add_corp_tags(self, group_name: str, names: Sequence[str]) -> dict[str, str]:
+        """add_corp_tag: the tags (created when new) in the group named; returns name → tag id."""
+        answer = self.call("add_corp_tag", {"group_name": group_name, "tag": [{"name": n} for n in names]})
+        return {tag["name"]: tag["id"] for tag in answer["tag_group"]["tag"]}
+
+    def mark_tag(self, userid: str, external_userid: str, add: Sequence[str], remove: Sequence[str]) -> None:
+        """mark_tag on one friendship. Adding a tag it has or removing one it lacks changes nothing, so a
+        retried call is safe."""
+        self.call(
+            "mark_tag",
+            {"userid": userid, "external_userid": external_userid, "add_tag": list(add), "remove_tag": list(remove)},
+        )
+
     def group_chat_ids(self, owners: Sequence[str] | None = None, limit: int = 1000) -> Iterator[dict]:
         for batch in list(chunks(owners, MAX_USERIDS)) if owners else [None]:
             body: dict[str, Any] = {"status_filter": 0, "limit": limit}

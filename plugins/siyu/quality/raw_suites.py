@@ -137,20 +137,20 @@ class RawQualityError(RuntimeError):
     """A raw partition broke its contract: downstream publishing must not happen."""
 
 
-def validate_frame(source: str, entity: str, dt: str, frame: pd.DataFrame) -> EntityReport:
+def run_suite(name: str, frame: pd.DataFrame, expectations: list) -> list[str]:
+    """Validate a frame against expectations in an ephemeral GX context; one line per failed expectation."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    name = f"raw_{source}_{entity}"
     batch_definition = (
         context.data_sources.add_pandas(name)
-        .add_dataframe_asset(name=entity)
-        .add_batch_definition_whole_dataframe("partition")
+        .add_dataframe_asset(name=name)
+        .add_batch_definition_whole_dataframe("frame")
     )
     suite = context.suites.add(gx.ExpectationSuite(name=name))
-    for expectation in _expectations(source, entity):
+    for expectation in expectations:
         suite.add_expectation(expectation)
     result = batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(suite)
     failures = []
@@ -162,6 +162,11 @@ def validate_frame(source: str, entity: str, dt: str, frame: pd.DataFrame) -> En
         sample = (outcome.result or {}).get("partial_unexpected_list", [])[:3]
         count = (outcome.result or {}).get("unexpected_count")
         failures.append(f"{config.type} on {where}: {count} unexpected, e.g. {sample}")
+    return failures
+
+
+def validate_frame(source: str, entity: str, dt: str, frame: pd.DataFrame) -> EntityReport:
+    failures = run_suite(f"raw_{source}_{entity}", frame, _expectations(source, entity))
     return EntityReport(source, entity, dt, len(frame), failures)
 
 

@@ -119,6 +119,7 @@ class WeComSimulator:
             "externalcontact/batch/get_by_user": ("POST", self.batch_get_by_user),
             "externalcontact/get_corp_tag_list": ("POST", self.get_corp_tag_list),
             "externalcontact/mark_tag": ("POST", self.mark_tag),
+            "externalcontact/add_corp_tag": ("POST", self.add_corp_tag),
             "externalcontact/groupchat/list": ("POST", self.groupchat_list),
             "externalcontact/groupchat/get": ("POST", self.groupchat_get),
             "externalcontact/get_user_behavior_data": ("POST", self.user_behavior),
@@ -350,6 +351,34 @@ class WeComSimulator:
                 current.remove(tag)
         self.calls["mark_tag:applied"] = self.calls.get("mark_tag:applied", 0) + 1
         return ok()
+
+    def add_corp_tag(self, body: dict) -> Response:
+        """add_corp_tag: tags into the group named (created when new); answers the group with every tag
+        asked for, existing ones included, as WeCom answers a repeated name."""
+        group_name, tags = body.get("group_name"), body.get("tag") or []
+        if not group_name or not tags or any(len(t.get("name", "")) > 30 or not t.get("name") for t in tags):
+            raise BadRequest("group_name and tag names (1-30 characters) required", 40058)
+        names = [t["name"] for t in tags]
+        self.add_corp_tags(group_name, names)
+        group_id = "etGRP" + hashlib.sha1(group_name.encode()).hexdigest()[:10]
+        created = self.state.meta["end_ts"]
+        return ok(
+            tag_group={
+                "group_id": group_id,
+                "group_name": group_name,
+                "create_time": created,
+                "order": 0,
+                "tag": [
+                    {
+                        "id": "etTAG" + hashlib.sha1(f"{group_name}/{name}".encode()).hexdigest()[:10],
+                        "name": name,
+                        "create_time": created,
+                        "order": 0,
+                    }
+                    for name in names
+                ],
+            }
+        )
 
     def add_corp_tags(self, group_name: str, names: list[str]) -> None:
         """Used by the simulator's admin API so writeback tests can create the tags they mark."""

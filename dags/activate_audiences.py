@@ -1,0 +1,86 @@
+"""
+### activate_audiences: audiences out to activation tools, computed tags back to WeCom
+
+Scheduled on the audience Assets `transform` publishes, so it runs after every warehouse build.
+
+- **validate**: a Great Expectations suite per audience (no suppressed customer, no duplicate, the
+  channel's fields present). One failing audience stops every export.
+- **export**: `SIYU_EXPORTS_DIR/<audience>/<date>/` (default `data/exports`) with Parquet, CSV and a
+  `_manifest.json` (rows, columns, by channel, sha256 of each file). A rerun replaces the day's folder.
+- **record_sends**: the exported customers into `activation.sends` in the warehouse; the frequency cap
+  reads it on the next build.
+- **publish**: emits one Asset per audience export.
+- **writeback_tags**: RFM segment and lifecycle stage become corp tags (groups `siyu RFM 分层`,
+  `siyu 生命周期`) on every live friendship through `mark_tag`, using the `wecom_default` connection.
+  Current tags are read from WeCom first and only differences are sent: a second run sends nothing.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import Asset, dag, get_current_context, task
+
+from siyu.orchestration import AUDIENCES, DEFAULT_ARGS, START_DATE, audience_assets, run_day
+
+
+@dag(
+    dag_id="activate_audiences",
+    schedule=audience_assets(),
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["siyu", "activation", "wecom"],
+    doc_md=__doc__,
+)
+def activate_audiences():
+    @task
+    def validate() -> dict:
+        from siyu.activation import validate_audiences
+        from siyu.transform import warehouse_path
+
+        return validate_audiences(warehouse_path())
+
+    @task
+    def export(sizes: dict) -> dict:
+        from siyu.activation import export_audiences
+        from siyu.settings import exports_dir
+        from siyu.transform import warehouse_path
+
+        run = run_day(get_current_context())
+        manifests = export_audiences(warehouse_path(), exports_dir(), run.day, run.run_id)
+        return {audience: manifest["rows"] for audience, manifest in manifests.items()}
+
+    @task
+    def record_sends(exported: dict) -> int:
+        from siyu.activation import record_sends as record
+        from siyu.transform import warehouse_path
+
+        run = run_day(get_current_context())
+        return record(warehouse_path(), run.day, run.run_id)
+
+    @task
+    def writeback_tags(sizes: dict) -> dict:
+        from dataclasses import asdict
+
+        from siyu.activation import writeback_tags as writeback
+        from siyu.connectors.wecom import WeComClient
+        from siyu.settings import wecom_config
+        from siyu.transform import warehouse_path
+
+        with WeComClient(wecom_config()) as client:
+            return asdict(writeback(warehouse_path(), client))
+
+    @task(outlets=[Asset(name=f"export_{a}", uri=f"siyu://exports/{a}", group="siyu_exports") for a in AUDIENCES])
+    def publish(exported: dict, written: dict) -> None:
+        print(f"exported audiences {exported}; WeCom tag writeback {written}")
+
+    # One after another: DuckDB lets one process write the warehouse, and no other open it meanwhile.
+    sizes = validate()
+    exported = export(sizes)
+    recorded = record_sends(exported)
+    written = writeback_tags(sizes)
+    recorded >> written
+    publish(exported, written)
+
+
+activate_audiences()

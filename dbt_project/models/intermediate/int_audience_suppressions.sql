@@ -1,0 +1,65 @@
+-- One row per customer and reason they must not be targeted (domain.md §5), whatever the audience:
+--   opted_out           a store membership without marketing consent
+--   erased              an erasure request (seed erasure_requests)
+--   friendship_deleted  a friendship seen in an earlier snapshot is gone from the latest: WeCom tells who
+--                       deleted only through callbacks, so siyu assumes the customer did (docs/decisions.md)
+--   frequency_cap       sent to on frequency_cap_per_window days of the frequency_cap_window_days before
+--                       the snapshot date (WeCom's limit on mass messages a customer receives)
+
+with
+
+customers as (
+    select * from {{ ref('dim_customers') }}
+),
+
+erasures as (
+    select * from {{ ref('erasure_requests') }}
+),
+
+snapshots as (
+    select * from {{ ref('stg_wecom__relation_snapshots') }}
+),
+
+sends as (
+    select * from {{ source('activation', 'sends') }}
+),
+
+identity_map as (
+    select * from {{ ref('int_identity_map') }}
+),
+
+last_seen as (
+    select guide_userid, external_userid, max(snapshot_date) as last_seen_on
+    from snapshots
+    group by guide_userid, external_userid
+),
+
+deleted as (
+    select distinct identity_map.customer_id
+    from last_seen
+    inner join identity_map on identity_map.node_key = 'external_userid:' || last_seen.external_userid
+    where last_seen.last_seen_on < (select max(snapshot_date) from snapshots)
+),
+
+-- Sends before the snapshot date: the day's own export is what this run produces (a rerun of the day
+-- must give the same audiences), and one audience per customer per day keeps the daily limit.
+capped as (
+    select customer_id
+    from sends
+    where sent_on > {{ dbt.dateadd('day', -var('frequency_cap_window_days'), siyu.snapshot_date()) }}
+        and sent_on < {{ siyu.snapshot_date() }}
+    group by customer_id
+    having count(distinct sent_on) >= {{ var('frequency_cap_per_window') }}
+),
+
+final as (
+    select customer_id, 'opted_out' as reason from customers where opted_out
+    union all
+    select customer_id, 'erased' from erasures
+    union all
+    select customer_id, 'friendship_deleted' from deleted
+    union all
+    select customer_id, 'frequency_cap' from capped
+)
+
+select distinct customer_id, reason from final
