@@ -7,24 +7,23 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from siyu.lake import summary
+from siyu.orchestration import AUDIENCES
 from siyu.settings import connection_env
 from siyu.sim.drops import write_archive, write_store_drops, write_visits
 from siyu.sim.server import RunningSimulators
-from siyu.world.generate import generate
+from siyu.world.generate import FORMAT_VERSION, generate
 from siyu.world.spec import WorldSpec
 
 log = logging.getLogger("siyu.demo")
 REPO = Path(__file__).resolve().parents[2]
 STEPS = 6
-NEXT_STAGES = [
-    ("activation (issue 8)", "suppressed audiences, exports, WeCom tag writeback"),
-]
 
 
 def _step(number: int, message: str, *args) -> None:
@@ -32,12 +31,16 @@ def _step(number: int, message: str, *args) -> None:
 
 
 def _ensure_world(spec: WorldSpec, world_dir: Path) -> dict:
+    """Reuse the world when it is the one asked for (scale, seed, generator version); otherwise generate it
+    and clear what was landed and built from the previous one."""
     meta_path = world_dir / "world.json"
     if meta_path.exists():
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        if (meta["scale"], meta["seed"]) == (spec.scale, spec.seed):
+        if (meta["scale"], meta["seed"], meta.get("format_version")) == (spec.scale, spec.seed, FORMAT_VERSION):
             _step(1, "world already generated at %s (scale %d, seed %d)", world_dir, spec.scale, spec.seed)
             return meta
+    for stale in ("world", "drops", "lake", "warehouse", "exports", "airflow", "report", "dbt_docs"):
+        shutil.rmtree(world_dir.parent / stale, ignore_errors=True)
     _step(1, "generating a world of %d persons (seed %d) into %s", spec.scale, spec.seed, world_dir)
     return generate(spec, world_dir)
 
@@ -51,6 +54,7 @@ def _airflow_env(data_dir: Path, sim: RunningSimulators) -> dict[str, str]:
         "SIYU_LAKE_DIR": str(data_dir / "lake"),
         "SIYU_DROP_DIR": str(data_dir / "drops"),
         "SIYU_WAREHOUSE": str(data_dir / "warehouse" / "siyu.duckdb"),
+        "SIYU_EXPORTS_DIR": str(data_dir / "exports"),
         # Only quality reports read the truth: identity precision and recall are measured against it.
         "SIYU_TRUTH_DIR": str(data_dir / "world" / "truth"),
     }
@@ -155,6 +159,24 @@ def _print_kpis(kpis: dict) -> None:
             print(f"    {chat_id:<32} {members:>5} {activity_text:>5} {conversion_text:>5} {gmv:>10,.0f} {grade}")
 
 
+def _audiences(warehouse: Path, exports: Path) -> list[tuple]:
+    import duckdb
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        sizes = dict(con.sql("select audience, count(*) from audiences.audience_assignments group by 1").fetchall())
+        suppressed = dict(
+            con.sql(
+                "select reason, count(distinct customer_id) from audiences.audience_suppressions group by 1"
+            ).fetchall()
+        )
+    rows = []
+    for audience in AUDIENCES:
+        manifests = sorted((exports / audience).glob("*/_manifest.json"))
+        exported = json.loads(manifests[-1].read_text(encoding="utf-8"))["rows"] if manifests else 0
+        rows.append((audience, sizes.get(audience, 0), exported, manifests[-1].parent if manifests else None))
+    return rows, suppressed
+
+
 def _pad(text: str, width: int) -> str:
     """Left-justify for a terminal: CJK characters take two columns."""
     shown = sum(2 if ord(char) >= 0x2E80 else 1 for char in text)
@@ -195,13 +217,14 @@ def run_demo(scale: int, seed: int, data_dir: Path) -> int:
         env = _airflow_env(data_dir, sim)
         _step(4, "preparing Airflow metadata (SQLite) in %s", env["AIRFLOW_HOME"])
         _airflow(["db", "migrate"], env, logs / "airflow_db_migrate.log")
-        _step(5, "running the ingestion DAGs, then the dbt transform (logs in %s)", logs)
+        _step(5, "running the ingestion DAGs, the dbt transform and activation (logs in %s)", logs)
         logical_date = "2026-01-01T00:00:00+08:00"
         runs = [
             ("ingest_shop", ["-c", json.dumps({"start": "2025-01-01 00:00:00", "end": "2026-01-01 00:01:00"})]),
             ("ingest_wecom", []),
             ("ingest_store", []),
             ("transform", []),
+            ("activate_audiences", []),
         ]
         timings = {}
         for dag_id, extra in runs:
@@ -245,9 +268,11 @@ def run_demo(scale: int, seed: int, data_dir: Path) -> int:
     _print_segments(_segments(data_dir / "warehouse" / "siyu.duckdb"))
     print("KPIs (schema marts)")
     _print_kpis(_kpis(data_dir / "warehouse" / "siyu.duckdb"))
+    audiences, suppressed = _audiences(data_dir / "warehouse" / "siyu.duckdb", data_dir / "exports")
+    print(f"audiences (schema audiences) exported to {data_dir / 'exports'}")
+    for audience, size, exported, folder in audiences:
+        print(f"  {audience:<22} {size:>8,} customers, {exported:>8,} exported  {folder or '-'}")
+    print("  suppressed: " + ", ".join(f"{reason} {count:,}" for reason, count in sorted(suppressed.items())))
     print("Airflow  " + ", ".join(f"{dag} {seconds:.0f}s" for dag, seconds in timings.items()))
-    print("coming next in the pipeline")
-    for stage, what in NEXT_STAGES:
-        print(f"  {stage:<22} {what}")
     print(f"done in {time.perf_counter() - began:.1f}s")
     return 0
