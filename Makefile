@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 STAMP := $(VENV)/.synced
 SCALE ?= 1000000
 
-.PHONY: setup demo test test-fast bench lint clean
+.PHONY: setup demo airflow report test test-fast bench lint clean
 
 setup: $(STAMP)
 
@@ -18,6 +18,12 @@ $(STAMP): uv.lock pyproject.toml
 
 demo: setup
 	$(VENV)/bin/siyu demo
+
+airflow: setup
+	$(VENV)/bin/siyu airflow
+
+report: setup
+	$(VENV)/bin/siyu report --warehouse data/demo/warehouse/siyu.duckdb --out data/demo/report
 
 test: setup
 	$(VENV)/bin/pytest

@@ -64,6 +64,21 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(scale=args.scale, seed=args.seed, data_dir=Path(args.data_dir))
 
 
+def _airflow_standalone(args: argparse.Namespace) -> int:
+    from siyu.demo import run_airflow
+
+    return run_airflow(args.scale, args.seed, Path(args.data_dir), args.port)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from siyu.report import render
+    from siyu.transform import warehouse_path
+
+    page = render(Path(args.warehouse) if args.warehouse else warehouse_path(), Path(args.out))
+    print(page)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="siyu", description="siyu: a customer data platform for WeCom private domains"
@@ -99,6 +114,18 @@ def main(argv: list[str] | None = None) -> int:
     report = commands.add_parser("identity-report", help="print identity quality and merge protection")
     report.add_argument("--warehouse", default=None, help="DuckDB file (default: SIYU_WAREHOUSE)")
     report.set_defaults(func=_identity_report)
+
+    standalone = commands.add_parser("airflow", help="Airflow standalone with siyu's DAGs and the simulators")
+    standalone.add_argument("--scale", type=int, default=20_000)
+    standalone.add_argument("--seed", type=int, default=42)
+    standalone.add_argument("--data-dir", default="data/demo")
+    standalone.add_argument("--port", type=int, default=8080)
+    standalone.set_defaults(func=_airflow_standalone)
+
+    html_report = commands.add_parser("report", help="render the analyst report (static HTML) from the marts")
+    html_report.add_argument("--warehouse", default=None, help="DuckDB file (default: SIYU_WAREHOUSE)")
+    html_report.add_argument("--out", default="data/report", help="folder for index.html (default data/report)")
+    html_report.set_defaults(func=_report)
 
     demo = commands.add_parser("demo", help="run the main job end to end on the embedded default")
     demo.add_argument("--scale", type=int, default=20_000)

@@ -230,7 +230,12 @@ def run_demo(scale: int, seed: int, data_dir: Path) -> int:
         for dag_id, extra in runs:
             timings[dag_id] = _airflow(["dags", "test", dag_id, logical_date, *extra], env, logs / f"{dag_id}.log")
             log.info("      %-13s succeeded in %5.1fs", dag_id, timings[dag_id])
-    _step(6, "summarising")
+    _step(6, "rendering the analyst report and dbt docs, then summarising")
+    from siyu.report import render
+    from siyu.transform import dbt_docs
+
+    report = render(data_dir / "warehouse" / "siyu.duckdb", data_dir / "report")
+    docs = dbt_docs(data_dir / "lake", data_dir / "warehouse" / "siyu.duckdb", data_dir / "dbt_docs")
     lake = summary(data_dir / "lake")
     quality, customers = _identity(data_dir / "warehouse" / "siyu.duckdb")
     headline = json.loads((world_dir / "truth/headline.json").read_text(encoding="utf-8"))
@@ -274,5 +279,37 @@ def run_demo(scale: int, seed: int, data_dir: Path) -> int:
         print(f"  {audience:<22} {size:>8,} customers, {exported:>8,} exported  {folder or '-'}")
     print("  suppressed: " + ", ".join(f"{reason} {count:,}" for reason, count in sorted(suppressed.items())))
     print("Airflow  " + ", ".join(f"{dag} {seconds:.0f}s" for dag, seconds in timings.items()))
+    print(f"report   {report}")
+    print(f"dbt docs {docs}  (or: cd dbt_project && dbt docs serve --target-path {docs.parent})")
     print(f"done in {time.perf_counter() - began:.1f}s")
     return 0
+
+
+def run_airflow(scale: int, seed: int, data_dir: Path, port: int = 8080) -> int:
+    """`make airflow`: Airflow standalone (api-server, scheduler, dag-processor, triggerer) with siyu's
+    DAGs, connections pointing at the simulators of the demo world, and the demo's folders; every local
+    user is an admin (simple auth manager), so the UI opens without a password. Ctrl-C stops it all."""
+    data_dir = data_dir.resolve()
+    world_dir = data_dir / "world"
+    meta = _ensure_world(WorldSpec(scale=scale, seed=seed), world_dir)
+    drops_dir = data_dir / "drops"
+    if not (drops_dir / "tracking").exists():
+        write_store_drops(world_dir, drops_dir)
+        write_archive(world_dir, drops_dir)
+        write_visits(world_dir, drops_dir)
+    with RunningSimulators(world_dir, now=meta["end_ts"] + 60) as sim:
+        env = _airflow_env(data_dir, sim)
+        env.update(
+            {
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+                "AIRFLOW__API__PORT": str(port),
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+            }
+        )
+        log.info("simulators at %s; Airflow UI at http://localhost:%d (Ctrl-C stops)", sim.base_url, port)
+        log.info("trigger ingest_shop, ingest_wecom and ingest_store: their Assets start transform, then activation")
+        airflow = str(Path(sys.executable).parent / "airflow")
+        try:
+            return subprocess.run([airflow, "standalone"], env=env).returncode
+        except KeyboardInterrupt:
+            return 0

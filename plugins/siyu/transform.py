@@ -97,3 +97,19 @@ def _release_duckdb() -> None:
             environment.close()
         finally:
             DuckDBConnectionManager.close_all_connections()
+
+
+def dbt_docs(lake: Path, warehouse: Path, target: Path) -> Path:
+    """`dbt docs generate` into `target` (index.html, manifest.json, catalog.json); returns index.html."""
+    from dbt.cli.main import dbtRunner
+
+    os.environ["SIYU_LAKE_DIR"] = str(Path(lake).resolve())
+    os.environ["SIYU_WAREHOUSE"] = str(Path(warehouse).resolve())
+    args = ["docs", "generate", "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)]
+    try:
+        result = dbtRunner().invoke([*args, "--target-path", str(Path(target).resolve())])
+    finally:
+        _release_duckdb()
+    if not result.success:
+        raise RuntimeError(f"dbt docs generate failed: {result.exception}")
+    return Path(target) / "index.html"
