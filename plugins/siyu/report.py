@@ -171,7 +171,7 @@ def load(warehouse: Path) -> dict:
                        from marts.fct_orders where is_paid and guide_userid is not null group by 1),
                    friends as (
                        select guide_userid, count(*) as customers,
-                              sum(case when add_way = 202 then 1 else 0 end) as inherited
+                              cast(sum(case when add_way = 202 then 1 else 0 end) as integer) as inherited
                        from staging.stg_wecom__follow_relations group by 1)
                    select g.guide_userid, g.store_id, coalesce(f.customers, 0) as customers,
                           coalesce(f.inherited, 0) as inherited, coalesce(s.buyers, 0) as buyers,
