@@ -150,6 +150,36 @@ def bench_identity(scale: int, seed: int, repeats: int = 3) -> str:
     )
 
 
+def dbt_layer_timings(target: Path) -> dict[str, float]:
+    """Seconds per layer of the project (staging, identity, segments, KPIs, audiences, tests) from the
+    run_results.json of the last dbt invocation in `target`."""
+    results = json.loads((target / "run_results.json").read_text(encoding="utf-8"))["results"]
+    layers: dict[str, float] = {}
+    for result in results:
+        unique_id = result["unique_id"]
+        kind, _, name = unique_id.split(".", 2)
+        if kind in ("test", "unit_test"):
+            layer = "data and unit tests"
+        elif name.startswith("stg_"):
+            layer = "staging"
+        elif kind == "seed":
+            layer = "seeds"
+        elif name.startswith(("int_identi", "customer_identifiers", "customer_merges", "dim_customers", "identity_")):
+            layer = "identity and profile"
+        elif name.startswith(("kpi_", "int_kpi", "int_guides", "int_group_member")):
+            layer = "KPI marts"
+        elif name.startswith(("aud", "int_audience")):
+            layer = "audiences"
+        elif name == "customer_clv" or name == "int_clv_inputs":
+            layer = "CLV (pymc-marketing)"
+        elif name.startswith(("customer_", "int_customer")):
+            layer = "segments and tags"
+        else:
+            layer = "orders and other marts"
+        layers[layer] = layers.get(layer, 0.0) + float(result.get("execution_time") or 0.0)
+    return dict(sorted(layers.items(), key=lambda item: -item[1]))
+
+
 def bench_identity_quality(scale: int, seed: int, snapshot_every_days: int = 7) -> str:
     """Identity quality against truth on a world of `scale` persons: its sources pulled through the real
     connectors from the simulators (WeCom friendships snapshotted every `snapshot_every_days` days, as a
@@ -178,6 +208,7 @@ def bench_identity_quality(scale: int, seed: int, snapshot_every_days: int = 7) 
     timings["dbt build (all models and tests)"] = time.perf_counter() - began
     if not result.success:
         raise RuntimeError(f"dbt build failed: {result.failures}")
+    layers = dbt_layer_timings(root / "warehouse" / "dbt_target")
     with duckdb.connect(str(root / "warehouse" / "siyu.duckdb"), read_only=True) as con:
         quality = con.sql("select * from marts.identity_quality").df().iloc[0]
     link_limit = 4  # the largest identity_link_limits value in dbt_project.yml
@@ -196,7 +227,9 @@ def bench_identity_quality(scale: int, seed: int, snapshot_every_days: int = 7) 
         f"| largest cluster (identifiers) | {int(quality['largest_cluster'])} |\n"
         f"| values excluded by merge protection | {int(quality['excluded_values'])} |\n"
         f"\nTarget (issue 5): F1 ≥ 0.99, precision ≥ 0.995, no cluster above the merge limit "
-        f"(a cluster holds at most {link_limit} strong identifiers of a kind linked through one value)."
+        f"(a cluster holds at most {link_limit} strong identifiers of a kind linked through one value).\n\n"
+        f"dbt build by layer (sum of node execution times, 2 threads; run_results.json):\n\n"
+        f"| layer | seconds |\n| --- | --- |\n" + "".join(f"| {k} | {v:.1f} |\n" for k, v in layers.items())
     )
 
 

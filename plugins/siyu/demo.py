@@ -89,14 +89,15 @@ def _segments(warehouse: Path) -> dict[str, list]:
     import duckdb
 
     queries = {
-        "segments": """select segment_zh, segment_en, count(*), avg(customer_rfm.monetary) from marts.customer_rfm
-                       join reference.rfm_segments using (rfm_segment, segment_zh, segment_en)
-                       group by segment_zh, segment_en, segment_order order by segment_order""",
-        "stages": """select stage_zh, stage_en, count(*), null from marts.customer_lifecycle
-                     join reference.lifecycle_stages using (lifecycle_stage, stage_zh, stage_en)
-                     group by stage_zh, stage_en, stage_order order by stage_order""",
-        "rungs": """select rung_zh, rung_en, count(*), null from marts.customer_ladder
-                    group by rung_zh, rung_en, rung_order order by rung_order""",
+        "segments": """select s.segment_zh, s.segment_en, count(r.customer_id), coalesce(avg(r.monetary), 0)
+                       from reference.rfm_segments s left join marts.customer_rfm r using (rfm_segment)
+                       group by s.segment_zh, s.segment_en, s.segment_order order by s.segment_order""",
+        "stages": """select s.stage_zh, s.stage_en, count(l.customer_id), null
+                     from reference.lifecycle_stages s left join marts.customer_lifecycle l using (lifecycle_stage)
+                     group by s.stage_zh, s.stage_en, s.stage_order order by s.stage_order""",
+        "rungs": """select r.rung_zh, r.rung_en, count(l.customer_id), null
+                    from reference.ladder_rungs r left join marts.customer_ladder l using (ladder_rung)
+                    group by r.rung_zh, r.rung_en, r.rung_order order by r.rung_order""",
         "clv": """select 'predicted 365-day value', 'buyers', count(*), sum(expected_value) from marts.customer_clv""",
     }
     with duckdb.connect(str(warehouse), read_only=True) as con:
