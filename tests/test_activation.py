@@ -13,16 +13,30 @@ import pytest
 from conftest import run_dag
 
 from siyu.activation import AUDIENCES, TAG_GROUPS
+from siyu.settings import connection_env
 from siyu.transform import dbt_build
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture()
-def activation_env(pipeline_env, warehouse_copy, monkeypatch):
+def activation_sim(small_world):
+    """Simulators of their own: writeback changes the served world, which other tests compare with."""
+    from siyu.sim.server import RunningSimulators
+
+    with RunningSimulators(small_world) as sim:
+        sim.sims.state.set_clock(sim.sims.state.meta["end_ts"] + 60)
+        yield sim
+
+
+@pytest.fixture()
+def activation_env(activation_sim, warehouse_copy, tmp_path, monkeypatch):
+    extra = {"max_wait_seconds": 0.05, "timeout_seconds": 2.0, "max_attempts": 30}
+    for name, value in connection_env(activation_sim.base_url, activation_sim.credentials, extra).items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("SIYU_WAREHOUSE", str(warehouse_copy))
-    monkeypatch.setenv("SIYU_EXPORTS_DIR", str(pipeline_env / "exports"))
-    return pipeline_env
+    monkeypatch.setenv("SIYU_EXPORTS_DIR", str(tmp_path / "exports"))
+    return tmp_path
 
 
 def mark_tag_calls(sim) -> int:
@@ -50,7 +64,10 @@ def expected_tags(warehouse, sim) -> dict[tuple[str, str], set[str]]:
     return expected
 
 
-def test_activation_exports_suppressed_free_audiences_and_writes_tags_once(dagbag, sim, activation_env, warehouse_copy):
+def test_activation_exports_suppressed_free_audiences_and_writes_tags_once(
+    dagbag, activation_sim, activation_env, warehouse_copy
+):
+    sim = activation_sim
     before = mark_tag_calls(sim)
     run_dag(dagbag, "activate_audiences")
     first_calls = mark_tag_calls(sim) - before
@@ -91,7 +108,9 @@ def test_activation_exports_suppressed_free_audiences_and_writes_tags_once(dagba
     assert total > 0 and sends == (total, total), "one audience per customer, each recorded once"
 
 
-def test_frequency_cap_and_suppressions_reach_the_exports(dagbag, sim, activation_env, world_warehouse, warehouse_copy):
+def test_frequency_cap_and_suppressions_reach_the_exports(
+    dagbag, activation_sim, activation_env, world_warehouse, warehouse_copy
+):
     """Customers sent to on four of the last 30 days are capped: a rebuild drops them from every audience."""
     with duckdb.connect(str(warehouse_copy), read_only=True) as con:
         targets = [r[0] for r in con.sql("select customer_id from audiences.audience_assignments limit 5").fetchall()]
