@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 STAMP := $(VENV)/.synced
 SCALE ?= 1000000
 
-.PHONY: setup demo airflow report test test-fast bench lint clean
+.PHONY: setup demo airflow report test test-fast bench bench-pipeline lint clean
 
 setup: $(STAMP)
 
@@ -33,6 +33,10 @@ test-fast: setup
 
 bench: setup
 	$(VENV)/bin/python -m siyu.bench --scale $(SCALE)
+
+# The whole pipeline through the simulators, stage by stage, with identity quality (make bench-pipeline SCALE=100000).
+bench-pipeline: setup
+	$(VENV)/bin/python -m siyu.bench --only quality --scale $(SCALE)
 
 lint: setup
 	$(VENV)/bin/ruff check .
