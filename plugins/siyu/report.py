@@ -25,8 +25,14 @@ PALETTE = ["#2f6f9f", "#e07b39", "#4c9a5b", "#b5475b", "#7d62a8", "#9c8d5b", "#5
 
 
 def _svg(figure) -> str:
+    import warnings
+
     buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", bbox_inches="tight")
+    with warnings.catch_warnings():
+        # Text is kept as text in the SVG (the browser's fonts draw it): matplotlib's missing-glyph
+        # warnings about CJK in its own fonts do not apply.
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        figure.savefig(buffer, format="svg", bbox_inches="tight")
     import matplotlib.pyplot as plt
 
     plt.close(figure)
