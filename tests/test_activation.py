@@ -12,11 +12,12 @@ import pandas as pd
 import pytest
 from conftest import run_dag
 
-from siyu.activation import AUDIENCES, TAG_GROUPS
+from siyu.activation import AUDIENCES
 from siyu.settings import connection_env
 from siyu.transform import dbt_build
 
 pytestmark = pytest.mark.integration
+RFM_GROUP, STAGE_GROUP = "siyu RFM 分层", "siyu 生命周期"  # var wecom_tag_groups
 
 
 @pytest.fixture()
@@ -48,9 +49,10 @@ def expected_tags(warehouse, sim) -> dict[tuple[str, str], set[str]]:
     tags = sim.sims.state.tags
     groups = sim.sims.state.tag_groups.set_index("group_id")["group_name"].to_dict()
     tag_id = {(groups[row.group_id], row.name): row.tag_id for row in tags.itertuples()}
-    parts = " union all ".join(
-        f"select '{g}' as group_name, customer_id, tag from ({q}) as t" for g, q in TAG_GROUPS.items()
-    )
+    # Written independently of the model that drives the writeback: each customer's segment and stage.
+    parts = f"""select '{RFM_GROUP}' as group_name, customer_id, segment_zh as tag from marts.customer_rfm
+                union all
+                select '{STAGE_GROUP}', customer_id, stage_zh from marts.customer_lifecycle"""
     with duckdb.connect(str(warehouse), read_only=True) as con:
         rows = con.sql(
             f"""select r.guide_userid, r.external_userid, t.group_name, t.tag
@@ -76,7 +78,7 @@ def test_activation_exports_suppressed_free_audiences_and_writes_tags_once(
     # WeCom now holds exactly the computed tags in siyu's groups, on every friendship, and nothing else
     # changed: the guides' own tags are still there.
     state = sim.sims.state
-    managed_groups = set(TAG_GROUPS)
+    managed_groups = {RFM_GROUP, STAGE_GROUP}
     groups = state.tag_groups.set_index("group_id")["group_name"].to_dict()
     managed = {t.tag_id for t in state.tags.itertuples() if groups[t.group_id] in managed_groups}
     expected = expected_tags(warehouse_copy, sim)

@@ -30,17 +30,6 @@ from siyu.orchestration import AUDIENCES
 
 log = logging.getLogger(__name__)
 
-# siyu's tag groups in WeCom: group name → the SQL giving (customer_id, tag) for it.
-TAG_GROUPS = {
-    "siyu RFM 分层": "select customer_id, segment_zh as tag from marts.customer_rfm",
-    "siyu 生命周期": "select customer_id, stage_zh as tag from marts.customer_lifecycle",
-}
-# Every tag a group can hold, created up front so ids exist before marking.
-TAG_NAMES_SQL = {
-    "siyu RFM 分层": "select segment_zh from reference.rfm_segments order by segment_order",
-    "siyu 生命周期": "select stage_zh from reference.lifecycle_stages order by stage_order",
-}
-
 
 class AudienceQualityError(RuntimeError):
     """An audience broke its contract: nothing is exported."""
@@ -163,25 +152,21 @@ class WritebackResult:
 
 
 def desired_tags(warehouse: Path) -> pd.DataFrame:
-    """(guide_userid, external_userid, group_name, tag) for every live friendship of a customer who was
-    not erased."""
-    parts = [f"select '{group}' as group_name, customer_id, tag from ({sql}) as t" for group, sql in TAG_GROUPS.items()]
+    """(guide_userid, external_userid, tag_group_name, tag_name) for every live friendship: the dbt model
+    audiences.wecom_tags_desired."""
     with _connect(warehouse) as con:
-        return con.sql(
-            f"""with tags as ({" union all ".join(parts)}),
-                erased as (select distinct customer_id from audiences.audience_suppressions where reason = 'erased')
-                select r.guide_userid, r.external_userid, tags.group_name, tags.tag
-                from staging.stg_wecom__follow_relations r
-                join intermediate.int_identity_map m on m.node_key = 'external_userid:' || r.external_userid
-                join tags on tags.customer_id = m.customer_id
-                left join erased on erased.customer_id = m.customer_id
-                where erased.customer_id is null"""
-        ).df()
+        return (
+            con.table("audiences.wecom_tags_desired")
+            .project("guide_userid, external_userid, tag_group_name, tag_name")
+            .df()
+        )
 
 
 def tag_catalogue(warehouse: Path) -> dict[str, list[str]]:
+    """Tag group → every tag siyu may write in it (audiences.wecom_tag_catalogue)."""
     with _connect(warehouse) as con:
-        return {group: [row[0] for row in con.sql(sql).fetchall()] for group, sql in TAG_NAMES_SQL.items()}
+        frame = con.table("audiences.wecom_tag_catalogue").df().sort_values(["tag_group_name", "tag_order"])
+    return {group: list(rows["tag_name"]) for group, rows in frame.groupby("tag_group_name", sort=True)}
 
 
 def writeback_tags(warehouse: Path, client, pace_seconds: float = 0.0) -> WritebackResult:
