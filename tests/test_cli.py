@@ -58,6 +58,12 @@ def test_demo_runs_end_to_end_and_keeps_secrets_out_of_logs(tmp_path):
 
     assert block_total("RFM", 9) == customers
     assert block_total("lifecycle stages", 5) == customers
+    # The report, dbt docs and every audience export are where the summary says.
+    report = next(row for row in lines if row.startswith("report ")).split()[-1]
+    assert Path(report).read_text(encoding="utf-8").count('class="chart"') == 7
+    assert (tmp_path / "dbt_docs" / "index.html").exists() and (tmp_path / "dbt_docs" / "catalog.json").exists()
+    exported = [row for row in lines if "exported  " in row]
+    assert len(exported) == 7 and all(Path(row.split()[-1], "_manifest.json").exists() for row in exported)
     logs = "".join(p.read_text(errors="replace") for p in (tmp_path / "logs").glob("*.log"))
     secret = json.loads((tmp_path / "world/world.json").read_text())["seed"]
     assert "access_token=" not in result.stdout + result.stderr + logs
