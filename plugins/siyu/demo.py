@@ -302,6 +302,8 @@ def run_airflow(scale: int, seed: int, data_dir: Path, port: int = 8080) -> int:
         env = _airflow_env(data_dir, sim)
         env.update(
             {
+                # standalone starts its components as `airflow ...` from PATH: the venv's comes first.
+                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
                 "AIRFLOW__API__PORT": str(port),
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
