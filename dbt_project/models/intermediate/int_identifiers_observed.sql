@@ -7,10 +7,6 @@ contacts as (
     select * from {{ ref('stg_wecom__external_contacts') }}
 ),
 
-relations as (
-    select * from {{ ref('stg_wecom__follow_relations') }}
-),
-
 members_of_groups as (
     select * from {{ ref('stg_wecom__group_members') }}
     where member_type = 2
@@ -32,8 +28,8 @@ pos_lines as (
     select * from {{ ref('stg_store__pos_lines') }}
 ),
 
--- Phones noted on a friendship in any snapshot: a friendship the customer later deleted still tells
--- whose phone it was.
+-- Friendships and the phones noted on them in any snapshot: a friendship the customer later deleted
+-- still tells whose phone it was.
 relation_snapshots as (
     select * from {{ ref('stg_wecom__relation_snapshots') }}
 ),
@@ -56,7 +52,7 @@ observed as (
     from contacts
     union all
     select 'wecom', 'relation:' || guide_userid || ':' || external_userid, 'external_userid', external_userid, added_at
-    from relations
+    from relation_snapshots
     union all
     select 'wecom', 'relation:' || guide_userid || ':' || external_userid, 'phone',
         {{ siyu.normalize_phone('remark_mobile') }}, added_at

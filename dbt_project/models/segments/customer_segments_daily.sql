@@ -1,13 +1,14 @@
 {{ config(
     materialized='incremental',
-    unique_key=['snapshot_date', 'customer_id'],
+    unique_key='snapshot_date',
     incremental_strategy='delete+insert',
     on_schema_change='fail'
 ) }}
 -- One row per day and customer: RFM, the 8-class segment, lifecycle stage, order milestone and ladder
 -- rung as of that day (domain.md §3). Incremental: each run adds the days after the last one stored, up
--- to the snapshot date; a full refresh rebuilds from segments_history_start. Both give the same rows
--- (tests/test_segments.py).
+-- to the snapshot date, and recomputes the snapshot date; a full refresh rebuilds from
+-- segments_history_start. Both give the same rows (tests/test_segments.py). Past days keep the
+-- customer_id of their day: customer_merges maps ids merged since.
 
 with
 
@@ -22,7 +23,12 @@ connections as (
 bounds as (
     select
         {% if is_incremental() -%}
-        (select cast({{ dbt.dateadd('day', 1, 'max(snapshot_date)') }} as date) from {{ this }}) as first_day,
+        -- The snapshot day itself is always recomputed (its rows replaced whole: delete+insert by day), so a
+        -- rerun after identity changed leaves no customer id of the day behind.
+        least(
+            (select cast({{ dbt.dateadd('day', 1, 'max(snapshot_date)') }} as date) from {{ this }}),
+            {{ siyu.snapshot_date() }}
+        ) as first_day,
         {%- elif var('segments_history_start') -%}
         cast('{{ var("segments_history_start") }}' as date) as first_day,
         {%- else -%}
