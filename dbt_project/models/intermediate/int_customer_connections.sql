@@ -8,14 +8,6 @@ customers as (
     select * from {{ ref('dim_customers') }}
 ),
 
-identity_map as (
-    select * from {{ ref('int_identity_map') }}
-),
-
-nodes as (
-    select node_key, id_type, id_value from {{ ref('int_identity_nodes') }}
-),
-
 relations as (
     select * from {{ ref('stg_wecom__follow_relations') }}
 ),
@@ -34,9 +26,7 @@ referrals as (
 ),
 
 customer_nodes as (
-    select identity_map.customer_id, nodes.id_type, nodes.id_value
-    from identity_map
-    inner join nodes on identity_map.node_key = nodes.node_key
+    select * from {{ ref('int_customer_nodes') }}
 ),
 
 friendships as (

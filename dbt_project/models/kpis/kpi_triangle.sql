@@ -56,21 +56,13 @@ interactions as (
     select * from {{ ref('int_customer_interactions') }}
 ),
 
-profile as (
+rungs as (
     select
         customers.customer_id,
         coalesce(customers.home_store_id, guides.store_id, 'unknown') as store_id,
         connections.connected_on,
         connections.live_friendships > 0 or connections.groups_joined > 0 or connections.member_since is not null
             or customers.has_shop_account as is_connected,
-        1
-        + case when customers.phones > 0 or customers.has_unionid then 1 else 0 end
-        + case when connections.live_friendships > 0 or connections.groups_joined > 0 then 1 else 0 end
-        + case when (connections.live_friendships > 0 or connections.groups_joined > 0) and not customers.opted_out
-            then 1 else 0 end
-        + case when customers.guide_userid is not null and guides.resigned_at is null then 1 else 0 end
-        + case when coalesce(tags.current_tags, 0) >= {{ var('triangle_insight_min_tags') }} then 1 else 0 end
-            as rungs,
         case when customers.phones > 0 or customers.has_unionid then 1 else 0 end as rung_2,
         case when connections.live_friendships > 0 or connections.groups_joined > 0 then 1 else 0 end as rung_3,
         case when (connections.live_friendships > 0 or connections.groups_joined > 0) and not customers.opted_out
@@ -81,6 +73,12 @@ profile as (
     inner join connections on customers.customer_id = connections.customer_id
     left join guides on customers.guide_userid = guides.guide_userid
     left join tags on customers.customer_id = tags.customer_id
+),
+
+-- Rung 1, perceivable, holds for every connected customer.
+profile as (
+    select *, 1 + rung_2 + rung_3 + rung_4 + rung_5 + rung_6 as rungs
+    from rungs
 ),
 
 stores as (

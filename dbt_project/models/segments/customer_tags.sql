@@ -37,18 +37,8 @@ store_members as (
     select * from {{ ref('stg_store__members') }}
 ),
 
-identity_map as (
-    select * from {{ ref('int_identity_map') }}
-),
-
-nodes as (
-    select node_key, id_type, id_value from {{ ref('int_identity_nodes') }}
-),
-
 customer_nodes as (
-    select identity_map.customer_id, nodes.id_type, nodes.id_value
-    from identity_map
-    inner join nodes on identity_map.node_key = nodes.node_key
+    select * from {{ ref('int_customer_nodes') }}
 ),
 
 -- Daily values, one row per customer, day and tag; then islands of consecutive days.
