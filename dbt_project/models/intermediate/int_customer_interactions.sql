@@ -11,19 +11,9 @@ orders as (
     select * from {{ ref('int_customer_orders') }}
 ),
 
-identity_map as (
-    select * from {{ ref('int_identity_map') }}
-),
-
-nodes as (
-    select node_key, id_type, id_value from {{ ref('int_identity_nodes') }}
-),
-
 contacts as (
-    select identity_map.customer_id, nodes.id_value as external_userid
-    from identity_map
-    inner join nodes on identity_map.node_key = nodes.node_key
-    where nodes.id_type = 'external_userid'
+    select customer_id, id_value as external_userid from {{ ref('int_customer_nodes') }}
+    where id_type = 'external_userid'
 ),
 
 events as (
