@@ -75,7 +75,9 @@ def _save_registry(lake: Path, registry: dict[str, str]) -> None:
     path = _registry_path(lake)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = path.with_suffix(".tmp")
-    staging.write_text(json.dumps(registry, indent=1, sort_keys=True), encoding="utf-8")
+    # One line: indent would route json through its pure-Python encoder, and the registry is saved after
+    # every partition.
+    staging.write_text(json.dumps(registry, sort_keys=True), encoding="utf-8")
     staging.replace(path)
 
 

@@ -214,7 +214,7 @@ class WeComSimulator:
         return ok(external_userid=self._relations_of(userid)["external_userid"].tolist())
 
     def _contact(self, external_userid: str) -> dict:
-        row = self.state.contacts.loc[external_userid]
+        row = self.state.contact_records[external_userid]
         contact = {
             "external_userid": external_userid,
             "name": row["name"],
@@ -228,7 +228,7 @@ class WeComSimulator:
         contact["avatar"] = f"http://wx.qlogo.cn/mmhead/{external_userid[-8:]}/0"
         return contact
 
-    def _follow_info(self, rel: pd.Series) -> dict:
+    def _follow_info(self, rel: dict | pd.Series) -> dict:
         info = {
             "userid": rel["userid"],
             "remark": rel["remark"],
@@ -247,7 +247,7 @@ class WeComSimulator:
         external_userid = body.get("external_userid")
         live = self.state.live_relations
         rows = live[live["external_userid"] == external_userid]
-        if rows.empty or external_userid not in self.state.contacts.index:
+        if rows.empty or external_userid not in self.state.contact_records:
             raise BadRequest("external contact not found", 40096)
         follow_users = []
         for _, rel in rows.iterrows():
@@ -285,13 +285,15 @@ class WeComSimulator:
             raise BadRequest("userid not found", 60111)
         key = "batch:" + ",".join(userids)
         offset = decode_cursor(body.get("cursor"), key)
-        frames = [self._relations_of(u) for u in userids]
-        rel = pd.concat(frames) if frames else self.state.live_relations.iloc[:0]
-        chunk = rel.iloc[offset : offset + limit]
+        rel = self.state.cached_query(
+            ("batch_get_by_user", key),
+            lambda: [r for u in userids for r in self._relations_of(u).to_dict("records")],
+        )
+        chunk = rel[offset : offset + limit]
         next_cursor = encode_cursor(offset + limit, key) if offset + limit < len(rel) else ""
         items = [
             {"external_contact": self._contact(r["external_userid"]), "follow_info": self._follow_info(r)}
-            for _, r in chunk.iterrows()
+            for r in chunk
         ]
         return ok(external_contact_list=items, next_cursor=next_cursor)
 

@@ -48,7 +48,7 @@ class WorldState:
     def set_clock(self, now: int) -> None:
         with self.lock:
             self.now = int(now)
-            for cached in ("_live_relations", "_orders_as_of"):
+            for cached in ("_live_relations", "_orders_as_of", "_queries"):
                 self.__dict__.pop(cached, None)
 
     @property
@@ -92,8 +92,20 @@ class WorldState:
             return self.__dict__["_live_relations"]
 
     @cached_property
-    def contacts(self) -> pd.DataFrame:
-        return self.read("wecom/external_contacts.parquet").set_index("external_userid", drop=False)
+    def contact_records(self) -> dict[str, dict]:
+        """external_userid → the contact as plain Python values (one lookup per served contact)."""
+        return {r["external_userid"]: r for r in self.read("wecom/external_contacts.parquet").to_dict("records")}
+
+    def cached_query(self, key: tuple, compute):
+        """A query result kept until the clock moves: paged endpoints compute the whole result once and
+        serve every page of it, instead of recomputing it per page."""
+        with self.lock:
+            queries = self.__dict__.setdefault("_queries", {})
+            if key not in queries:
+                if len(queries) > 64:
+                    queries.clear()
+                queries[key] = compute()
+            return queries[key]
 
     @cached_property
     def tag_groups(self) -> pd.DataFrame:
@@ -145,13 +157,20 @@ class WorldState:
         return self.read("shop/orders.parquet")
 
     @cached_property
-    def order_items(self) -> dict[str, pd.DataFrame]:
-        items = self.read("shop/order_items.parquet")
-        return {tid: frame for tid, frame in items.groupby("tid", sort=False)}
+    def order_items(self) -> dict[str, list[dict]]:
+        """tid → its line items as plain Python values, in file order."""
+        by_tid: dict[str, list[dict]] = {}
+        for item in self.read("shop/order_items.parquet").to_dict("records"):
+            by_tid.setdefault(item["tid"], []).append(item)
+        return by_tid
 
     @cached_property
     def shop_users(self) -> pd.DataFrame:
         return self.read("shop/users.parquet")
+
+    @cached_property
+    def shop_user_records(self) -> list[dict]:
+        return self.shop_users.to_dict("records")
 
     def shop_user_rows(self, column: str) -> dict[str, list[int]]:
         """Row positions of shop users by a lookup column, built once per column."""

@@ -162,6 +162,13 @@ class YouzanSimulator:
             raise YouzanError(101101, "page_size 取值范围 1-100", empty)
         if not 1 <= page_no <= 100:
             raise YouzanError(101102, "page_no 不能超过 100, 请缩小时间范围", empty)
+        filters = tuple(sorted((k, str(v)) for k, v in params.items() if k not in ("page_no", "page_size")))
+        orders = self.state.cached_query(("trades", filters), lambda: self._search(params))
+        chunk = orders[(page_no - 1) * page_size : page_no * page_size]
+        return {"total_results": len(orders), "full_order_info_list": [self._order(o) for o in chunk]}
+
+    def _search(self, params: dict) -> list[dict]:
+        """Every order matching the search, sorted as the service sorts them, as plain records."""
         orders = self.state.orders_as_of()
         sort_column = "created"
         for prefix, column in (("created", "created"), ("update", "update_time"), ("success", "success_time")):
@@ -181,35 +188,28 @@ class YouzanSimulator:
             orders = orders[orders["tid"] == params["tid"]]
         if params.get("yz_open_id"):
             orders = orders[orders["yz_open_id"] == params["yz_open_id"]]
-        orders = orders.sort_values([sort_column, "tid"], kind="stable")
-        chunk = orders.iloc[(page_no - 1) * page_size : page_no * page_size]
-        return {"total_results": len(orders), "full_order_info_list": [self._order(o) for _, o in chunk.iterrows()]}
+        return orders.sort_values([sort_column, "tid"], kind="stable").to_dict("records")
 
-    def _order(self, order: pd.Series) -> dict:
-        items = self.state.order_items.get(order["tid"])
-        lines = (
-            []
-            if items is None
-            else [
-                {
-                    "oid": i["oid"],
-                    "item_type": 0,
-                    "title": i["title"],
-                    "num": int(i["num"]),
-                    "price": yuan(i["price_fen"]),
-                    "discount_price": yuan(i["payment_fen"] // max(int(i["num"]), 1)),
-                    "total_fee": yuan(i["total_fee_fen"]),
-                    "payment": yuan(i["payment_fen"]),
-                    "item_id": int(i["item_id"]),
-                    "sku_id": int(i["item_id"]) + 1,
-                    "outer_sku_id": i["outer_sku_id"],
-                    "outer_item_id": f"ITEM-{i['item_id']}",
-                    "is_present": False,
-                    "category": i["category"],
-                }
-                for _, i in items.iterrows()
-            ]
-        )
+    def _order(self, order: dict) -> dict:
+        lines = [
+            {
+                "oid": i["oid"],
+                "item_type": 0,
+                "title": i["title"],
+                "num": int(i["num"]),
+                "price": yuan(i["price_fen"]),
+                "discount_price": yuan(i["payment_fen"] // max(int(i["num"]), 1)),
+                "total_fee": yuan(i["total_fee_fen"]),
+                "payment": yuan(i["payment_fen"]),
+                "item_id": int(i["item_id"]),
+                "sku_id": int(i["item_id"]) + 1,
+                "outer_sku_id": i["outer_sku_id"],
+                "outer_item_id": f"ITEM-{i['item_id']}",
+                "is_present": False,
+                "category": i["category"],
+            }
+            for i in self.state.order_items.get(order["tid"], [])
+        ]
         paid = order["pay_time"] >= 0
         refund_order = []
         if order["refund_state"]:
@@ -272,7 +272,6 @@ class YouzanSimulator:
         }
 
     def users_info_query(self, params: dict) -> dict:
-        users = self.state.shop_users
         for key, column in (
             ("yz_open_id", "yz_open_id"),
             ("mobile", "mobile"),
@@ -280,7 +279,8 @@ class YouzanSimulator:
             ("weixin_open_id", "weixin_open_id"),
         ):
             if params.get(key):
-                match = users.iloc[self.state.shop_user_rows(column).get(params[key], [])]
+                records = self.state.shop_user_records
+                match = [records[row] for row in self.state.shop_user_rows(column).get(params[key], [])]
                 break
         else:
             raise YouzanError(101103, "yz_open_id, mobile, weixin_union_id, weixin_open_id 至少填一个", None)
@@ -296,6 +296,6 @@ class YouzanSimulator:
                     "wechat_info": {"wechat_type": 2, "union_id": u["union_id"] if pd.notna(u["union_id"]) else ""},
                     "platform_info": {"weixin_open_id": u["weixin_open_id"] if pd.notna(u["weixin_open_id"]) else ""},
                 }
-                for _, u in match.iterrows()
+                for u in match
             ]
         }
