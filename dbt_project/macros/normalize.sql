@@ -20,6 +20,12 @@
     nullif(lower(trim({{ expression }})), '')
 {%- endmacro %}
 
+{#- A person's name as typed in a source, for comparing: lower-cased, spaces (ASCII and the full-width
+    U+3000 of Chinese input methods) removed, empty to null. -#}
+{% macro normalize_name(expression) -%}
+    nullif(lower(replace(replace({{ expression }}, ' ', ''), '　', '')), '')
+{%- endmacro %}
+
 {#- The latest snapshot of a daily-snapshot source: rows of its newest partition only. -#}
 {% macro latest_partition(relation) -%}
     dt = (select max(dt) from {{ relation }})

@@ -1,6 +1,7 @@
 -- Edges of the identity graph: identifiers seen together in one source record. Each record links its
 -- identifiers to its first one (a star: same components as all pairs, far fewer edges). Excluded
--- values take no part. One row per edge and record.
+-- values take no part. Phones one digit apart under the same name add an edge each
+-- (int_identity_phone_typos). One row per edge and record.
 
 with
 
@@ -17,6 +18,10 @@ matchable as (
     select observed.*, nodes.node_id
     from observed
     inner join nodes on observed.node_key = nodes.node_key
+),
+
+phone_typos as (
+    select * from {{ ref('int_identity_phone_typos') }}
 ),
 
 anchored as (
@@ -36,6 +41,9 @@ final as (
         record_id
     from anchored
     where node_id != anchor_id
+    union all
+    select from_node_id, to_node_id, source_name, record_id
+    from phone_typos
 )
 
 select * from final

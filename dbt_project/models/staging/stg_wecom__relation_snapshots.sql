@@ -1,5 +1,6 @@
 -- One row per friendship per snapshot day (every partition, not only the latest): how long friendships
--- last (channel funnel), and the phones guides noted on friendships since deleted (identity).
+-- last (channel funnel), and the phones guides noted on friendships since deleted (identity). The remark
+-- is what the guide typed for the customer, usually her name: identity uses it to tell a mistyped phone.
 
 with
 
@@ -14,6 +15,7 @@ final as (
         {{ siyu.from_unix_seconds('createtime') }} as added_at,
         nullif(state, '') as channel_state,
         remark_mobiles,
+        {{ siyu.normalize_name('remark') }} as remark_name,
         cast(dt as date) as snapshot_date
     from source
 )
