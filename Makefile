@@ -31,12 +31,15 @@ test: setup
 test-fast: setup
 	$(VENV)/bin/pytest -m "not integration"
 
+# World generation, the clustering step beside scipy, and the whole pipeline through the simulators stage
+# by stage, at SCALE persons (default 1,000,000: well over an hour on 2 cores). Figures go to BENCHMARKS.md.
+SNAPSHOT_EVERY_DAYS ?= 7
 bench: setup
-	$(VENV)/bin/python -m siyu.bench --scale $(SCALE)
+	$(VENV)/bin/python -m siyu.bench --scale $(SCALE) --snapshot-every-days $(SNAPSHOT_EVERY_DAYS)
 
-# The whole pipeline through the simulators, stage by stage, with identity quality (make bench-pipeline SCALE=100000).
+# Only the whole pipeline (make bench-pipeline SCALE=100000).
 bench-pipeline: setup
-	$(VENV)/bin/python -m siyu.bench --only quality --scale $(SCALE)
+	$(VENV)/bin/python -m siyu.bench --only quality --scale $(SCALE) --snapshot-every-days $(SNAPSHOT_EVERY_DAYS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

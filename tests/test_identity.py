@@ -151,6 +151,30 @@ def test_quality_against_the_world(world_warehouse, small_world, capsys):
     assert quality["pairwise_f1"] > 0.88
     assert excluded >= 1, "a guide's own phone typed as customers' remarks, or a counter phone"
     assert quality["largest_cluster"] < 25
+    with duckdb.connect(str(warehouse)) as con:
+        typo_links = con.sql(
+            """
+            with owners as (
+                select node_key, min(person_id) as person_id
+                from staging.stg_truth__identifiers
+                group by node_key
+                having count(distinct person_id) = 1
+            ),
+            ends as (
+                select from_nodes.node_key as from_key, to_nodes.node_key as to_key
+                from intermediate.int_identity_phone_typos as typos
+                join intermediate.int_identity_nodes as from_nodes on typos.from_node_id = from_nodes.node_id
+                join intermediate.int_identity_nodes as to_nodes on typos.to_node_id = to_nodes.node_id
+            )
+            select ends.*, from_owner.person_id as from_person, to_owner.person_id as to_person
+            from ends
+            left join owners as from_owner on ends.from_key = from_owner.node_key
+            left join owners as to_owner on ends.to_key = to_owner.node_key
+            """
+        ).df()
+    assert len(typo_links) > 0, "the world mistypes phones beside names: some typo links are expected"
+    wrong = typo_links[typo_links["from_person"] != typo_links["to_person"]]
+    assert wrong.empty, f"typo links between different persons:\n{wrong}"
 
     from siyu.identity_report import print_report
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import logging
 import os
 import platform
 import shutil
@@ -11,6 +13,8 @@ import tempfile
 import time
 from datetime import date
 from pathlib import Path
+
+import yaml
 
 from siyu.world.generate import generate
 from siyu.world.spec import WorldSpec
@@ -235,11 +239,13 @@ def bench_identity_quality(scale: int, seed: int, snapshot_every_days: int = 7) 
     layers = dbt_layer_timings(root / "warehouse" / "dbt_target")
     with duckdb.connect(str(root / "warehouse" / "siyu.duckdb"), read_only=True) as con:
         quality = con.sql("select * from marts.identity_quality").df().iloc[0]
-    link_limit = 4  # the largest identity_link_limits value in dbt_project.yml
+    project = yaml.safe_load((REPO / "dbt_project" / "dbt_project.yml").read_text(encoding="utf-8"))
+    link_limit = max(project["vars"]["identity_link_limits"].values())
     return (
         f"## The pipeline and identity quality at {scale:,} persons\n\n"
         f"Measured {date.today()} on {platform.machine()}, {os.cpu_count()} cores by "
-        f"`python -m siyu.bench --only quality --scale {scale}` (seed {seed}).\n\n"
+        f"`python -m siyu.bench --only quality --scale {scale} --snapshot-every-days {snapshot_every_days or 0}` "
+        f"(seed {seed}).\n\n"
         f"| step | seconds |\n| --- | --- |\n"
         + "".join(f"| {name} | {seconds:.1f} |\n" for name, seconds in timings.items())
         + f"\n| measure | value |\n| --- | --- |\n"
@@ -262,12 +268,21 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--only", choices=["world", "identity", "quality"], default=None)
+    parser.add_argument(
+        "--snapshot-every-days",
+        type=int,
+        default=7,
+        help="the pipeline bench snapshots WeCom friendships this often over the world's year (0: only the last day)",
+    )
     args = parser.parse_args()
-    benches = {"world": bench_world, "identity": bench_identity, "quality": bench_identity_quality}
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    benches = {
+        "world": bench_world,
+        "identity": bench_identity,
+        "quality": functools.partial(bench_identity_quality, snapshot_every_days=args.snapshot_every_days or None),
+    }
     for name, bench in benches.items():
-        # The pipeline pulls the world through the simulators: only when asked (about 25 min at 100k, with
-        # weekly friendship snapshots; the shop's one users.info.query per buyer dominates at larger scales).
-        if (args.only and name != args.only) or (not args.only and name == "quality"):
+        if args.only and name != args.only:
             continue
         body = bench(args.scale, args.seed)
         write_section(f"{name}-{args.scale}", body)

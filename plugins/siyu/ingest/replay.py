@@ -37,6 +37,7 @@ def land_world(sim, world: Path, lake: Path, drops: Path, contact_snapshot_every
                 state.set_clock(start_ts + (number + 1) * DAY_SECONDS - 1)
                 wecom.snapshot_contacts(client, lake, RunDay(day=first_day + timedelta(days=number), run_id="replay"))
                 counts["contact_snapshots"] += 1
+                log.info("replay: friendship snapshot %d of day %d", counts["contact_snapshots"], number + 1)
     run = RunDay(day=first_day + timedelta(days=days - 1), run_id="replay")
     state.set_clock(end_ts + 60)
     with WeComClient(config) as client:
@@ -44,15 +45,21 @@ def land_world(sim, world: Path, lake: Path, drops: Path, contact_snapshot_every
         counts.update(wecom.snapshot_groups(client, lake, run))
         counts.update(wecom.snapshot_directory(client, lake, run))
         counts.update(wecom.pull_statistics(client, lake, run))
+    log.info("replay: WeCom pulled: %s", counts)
     youzan = YouzanConfig(
         sim.base_url, creds["youzan_client_id"], creds["youzan_client_secret"], creds["youzan_kdt_id"]
     )
     with YouzanClient(youzan) as client:
-        shop.pull_orders(client, lake, run, window=(start_ts, end_ts + 60))
+        counts.update(shop.pull_orders(client, lake, run, window=(start_ts, end_ts + 60)))
         buyers = pq.read_table(lake / f"raw/shop/orders/dt={run.dt}").column("yz_open_id").to_pylist()
-        shop.pull_users(client, lake, run, buyers)
+        log.info(
+            "replay: %d orders pulled; looking up %d buyers (users.info.query each)", counts["orders"], len(set(buyers))
+        )
+        counts.update(shop.pull_users(client, lake, run, buyers))
+    log.info("replay: writing the store drops and the session archive")
     write_store_drops(world, drops)
     write_archive(world, drops)
     write_visits(world, drops)
-    ingest_files(drops, lake, run)
+    log.info("replay: loading the store drops")
+    counts["store"] = ingest_files(drops, lake, run)["entities"]
     return counts
