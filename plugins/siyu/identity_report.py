@@ -29,6 +29,7 @@ def print_report(warehouse: Path) -> int:
     print(f"  customers                  {quality['customers']:>12,}")
     print(f"  identifiers                {quality['identifiers']:>12,}")
     print(f"  largest cluster            {quality['largest_cluster']:>12,}")
+    print(f"  clusters over a link limit {quality['clusters_over_limit']:>12,}")
     print(f"  values excluded            {quality['excluded_values']:>12,}")
     if quality["evaluated_identifiers"]:
         print(

@@ -1,6 +1,8 @@
 -- One row per build: the identity resolution's quality. Against the world's truth when there is one:
 -- pairwise precision, recall and F1 over identifiers that belong to exactly one true person; always:
--- customers, the largest cluster, and the values merge protection excluded.
+-- customers, the largest cluster, the clusters holding more strong identifiers (member cards, shop
+-- accounts, WeCom contacts) of a type than the type's merge limit (var identity_link_limits: none
+-- should), and the values merge protection excluded.
 
 with
 
@@ -58,12 +60,30 @@ cluster_sizes as (
     select customer_id, count(*) as size from current_map group by customer_id
 ),
 
+per_type as (
+    select current_map.customer_id, nodes.id_type, count(*) as identifiers
+    from current_map
+    inner join nodes on current_map.node_key = nodes.node_key
+    group by current_map.customer_id, nodes.id_type
+),
+
+over_limit as (
+    select distinct customer_id
+    from per_type
+    where
+    {%- set strong_types = ['member_card', 'yz_open_id', 'external_userid'] %}
+    {%- for id_type in strong_types %}
+        {{ 'or ' if not loop.first }}(id_type = '{{ id_type }}' and identifiers > {{ var('identity_link_limits')[id_type] }})
+    {%- endfor %}
+),
+
 final as (
     select
         (select max(assigned_at) from identity_map) as measured_at,
         (select count(*) from cluster_sizes) as customers,
         (select count(*) from current_map) as identifiers,
         (select max(size) from cluster_sizes) as largest_cluster,
+        (select count(*) from over_limit) as clusters_over_limit,
         (select count(*) from excluded) as excluded_values,
         (select count(*) from evaluated) as evaluated_identifiers,
         (select count(distinct person_id) from evaluated) as true_persons,

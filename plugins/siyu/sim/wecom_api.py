@@ -204,7 +204,7 @@ class WeComSimulator:
 
     def _relations_of(self, userid: str) -> pd.DataFrame:
         live = self.state.live_relations
-        userids = live["userid"].to_numpy()
+        userids = self.state.cached_query(("live_userids",), lambda: live["userid"].to_numpy())
         return live.iloc[np.searchsorted(userids, userid, "left") : np.searchsorted(userids, userid, "right")]
 
     def list_contacts(self, body: dict) -> Response:
@@ -338,8 +338,13 @@ class WeComSimulator:
         if not add and not remove:
             raise BadRequest("add_tag and remove_tag both empty")
         key = (userid, external_userid)
-        live = self._relations_of(userid) if userid else None
-        if live is None or external_userid not in set(live["external_userid"]):
+        live_pairs = self.state.cached_query(
+            ("live_pairs",),
+            lambda: set(
+                zip(self.state.live_relations["userid"], self.state.live_relations["external_userid"], strict=True)
+            ),
+        )
+        if key not in live_pairs:
             raise BadRequest("not a contact of this member", 84061)
         unknown = [t for t in add + remove if t not in self.state.tags.index]
         if unknown:
