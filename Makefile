@@ -41,9 +41,16 @@ bench: setup
 bench-pipeline: setup
 	$(VENV)/bin/python -m siyu.bench --only quality --scale $(SCALE) --snapshot-every-days $(SNAPSHOT_EVERY_DAYS)
 
+# ruff for Python; sqlfluff (duckdb dialect, dbt templater; .sqlfluff) for the models; dbt-score for the
+# project's conventions (pyproject.toml [tool.dbt-score]). dbt needs a lake and warehouse path to compile.
+LINT_ENV := SIYU_LAKE_DIR=$(CURDIR)/data/lint/lake SIYU_WAREHOUSE=$(CURDIR)/data/lint/siyu.duckdb
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check plugins tests
+	@mkdir -p data/lint
+	$(LINT_ENV) $(VENV)/bin/sqlfluff lint dbt_project/models --processes 2
+	cd dbt_project && $(LINT_ENV) ../$(VENV)/bin/dbt parse --profiles-dir . --quiet
+	$(VENV)/bin/dbt-score lint --manifest dbt_project/target/manifest.json
 
 clean:
 	rm -rf data/demo data/bench

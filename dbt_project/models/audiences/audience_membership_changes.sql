@@ -24,25 +24,29 @@ previous_members as (
     select customer_id, audience from events where event_rank = 1 and change = 'entered'
 ),
 {% else %}
-previous_members as (
-    select cast(null as varchar) as customer_id, cast(null as varchar) as audience
-    where 1 = 0
-),
+    previous_members as (
+        select cast(null as varchar) as customer_id, cast(null as varchar) as audience
+        where 1 = 0
+    ),
 {% endif %}
 
 entered as (
     select current_members.customer_id, current_members.audience
     from current_members
-    left join previous_members on current_members.customer_id = previous_members.customer_id
-        and current_members.audience = previous_members.audience
+    left join previous_members
+        on
+            current_members.customer_id = previous_members.customer_id
+            and current_members.audience = previous_members.audience
     where previous_members.customer_id is null
 ),
 
 exited as (
     select previous_members.customer_id, previous_members.audience
     from previous_members
-    left join current_members on current_members.customer_id = previous_members.customer_id
-        and current_members.audience = previous_members.audience
+    left join current_members
+        on
+            previous_members.customer_id = current_members.customer_id
+            and previous_members.audience = current_members.audience
     where current_members.customer_id is null
 ),
 

@@ -12,7 +12,8 @@ stages as (
 ),
 
 final as (
-    select '{{ var("wecom_tag_groups")["rfm_segment"] }}' as tag_group_name, segment_zh as tag_name,
+    select
+        '{{ var("wecom_tag_groups")["rfm_segment"] }}' as tag_group_name, segment_zh as tag_name,
         segment_order as tag_order
     from segments
     union all

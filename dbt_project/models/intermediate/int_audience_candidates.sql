@@ -61,52 +61,71 @@ profile as (
 
 rules as (
     select customer_id, 'first_order_nudge' as audience, 'fan who never bought (首单)' as reason
-    from profile where ladder_rung = 'fan' and lifetime_orders = 0
+    from profile
+    where ladder_rung = 'fan' and lifetime_orders = 0
     union all
     select customer_id, 'order_push_3', cast(lifetime_orders as varchar) || ' orders, active: push to 3 (3单)'
-    from profile where lifetime_orders in (1, 2) and lifecycle_stage in ('introduction', 'growth')
+    from profile
+    where lifetime_orders in (1, 2) and lifecycle_stage in ('introduction', 'growth')
     union all
     select customer_id, 'order_push_5', cast(lifetime_orders as varchar) || ' orders, active: push to 5 (5单)'
-    from profile where lifetime_orders in (3, 4) and lifecycle_stage in ('growth', 'maturity')
+    from profile
+    where lifetime_orders in (3, 4) and lifecycle_stage in ('growth', 'maturity')
     union all
     select customer_id, 'win_back_important', '重要挽留客户: high value, not recent, few orders'
-    from profile where rfm_segment = 'important_win_back'
+    from profile
+    where rfm_segment = 'important_win_back'
     union all
     select customer_id, 'group_invitation', 'a WeCom friend in no customer group'
-    from profile where live_friendships > 0 and groups_joined = 0
+    from profile
+    where live_friendships > 0 and groups_joined = 0
     union all
     select customer_id, 'koc_recruitment', 'mature, recent buyer who has not brought anyone yet'
-    from profile where lifecycle_stage = 'maturity' and ladder_rung != 'koc' and rfm_segment = 'important_value'
+    from profile
+    where lifecycle_stage = 'maturity' and ladder_rung != 'koc' and rfm_segment = 'important_value'
     union all
-    select customer_id, 'vip_care', 'top ' || cast(cast({{ var('vip_top_share') }} * 100 as integer) as varchar)
+    select
+        customer_id, 'vip_care', 'top ' || cast(cast({{ var('vip_top_share') }} * 100 as integer) as varchar)
         || '% of buyers by net spend'
-    from profile where lifetime_orders > 0 and monetary > 0 and monetary_rank_share <= {{ var('vip_top_share') }}
+    from profile
+    where lifetime_orders > 0 and monetary > 0 and monetary_rank_share <= {{ var('vip_top_share') }}
 ),
 
 -- The friendship with the customer's guide (the golden record's guide), for 1:1 messages.
 friendship as (
-    select identity_map.customer_id, relations.guide_userid, relations.external_userid,
-        row_number() over (partition by identity_map.customer_id order by relations.added_at desc,
-            relations.external_userid) as friendship_rank
+    select
+        identity_map.customer_id, relations.guide_userid, relations.external_userid,
+        row_number() over (
+            partition by
+                identity_map.customer_id order by
+                relations.added_at desc,
+                relations.external_userid asc
+        ) as friendship_rank
     from relations
     inner join identity_map on identity_map.node_key = 'external_userid:' || relations.external_userid
-    inner join customers on identity_map.customer_id = customers.customer_id
+    inner join customers on
+        identity_map.customer_id = customers.customer_id
         and relations.guide_userid = customers.guide_userid
 ),
 
 -- The group a customer without a friendship is reached in: the one joined most recently.
 membership as (
-    select identity_map.customer_id, group_members.chat_id,
-        row_number() over (partition by identity_map.customer_id order by group_members.joined_at desc,
-            group_members.chat_id) as membership_rank
+    select
+        identity_map.customer_id, group_members.chat_id,
+        row_number() over (
+            partition by
+                identity_map.customer_id order by
+                group_members.joined_at desc,
+                group_members.chat_id asc
+        ) as membership_rank
     from group_members
     inner join identity_map on identity_map.node_key = 'external_userid:' || group_members.member_id
 ),
 
 priorities as (
     {%- for audience, priority in var('audience_priorities').items() %}
-    select '{{ audience }}' as audience, {{ priority }} as priority
-    {{- " union all" if not loop.last }}
+        select '{{ audience }}' as audience, {{ priority }} as priority
+        {{- " union all" if not loop.last }}
     {%- endfor %}
 ),
 
@@ -124,7 +143,8 @@ final as (
     inner join priorities on rules.audience = priorities.audience
     left join friendship on rules.customer_id = friendship.customer_id and friendship.friendship_rank = 1
     left join membership on rules.customer_id = membership.customer_id and membership.membership_rank = 1
-    where friendship.customer_id is not null
+    where
+        friendship.customer_id is not null
         or (membership.customer_id is not null and rules.audience != 'group_invitation')
 )
 

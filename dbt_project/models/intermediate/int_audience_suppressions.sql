@@ -38,7 +38,7 @@ deleted as (
     select distinct identity_map.customer_id
     from last_seen
     inner join identity_map on identity_map.node_key = 'external_userid:' || last_seen.external_userid
-    where last_seen.last_seen_on < (select max(snapshot_date) from snapshots)
+    where last_seen.last_seen_on < (select max(snapshots.snapshot_date) from snapshots)
 ),
 
 -- Sends before the snapshot date: the day's own export is what this run produces (a rerun of the day
@@ -46,14 +46,16 @@ deleted as (
 capped as (
     select customer_id
     from sends
-    where sent_on > {{ dbt.dateadd('day', -var('frequency_cap_window_days'), siyu.snapshot_date()) }}
+    where
+        sent_on > {{ dbt.dateadd('day', -var('frequency_cap_window_days'), siyu.snapshot_date()) }}
         and sent_on < {{ siyu.snapshot_date() }}
     group by customer_id
     having count(distinct sent_on) >= {{ var('frequency_cap_per_window') }}
 ),
 
 final as (
-    select customer_id, 'opted_out' as reason from customers where opted_out
+    select customer_id, 'opted_out' as reason from customers
+    where opted_out
     union all
     select customer_id, 'erased' from erasures
     union all

@@ -25,8 +25,8 @@ final as (
     select
         customer_id,
         count(*) - 1 as frequency,
-        {{ dbt.datediff('min(paid_on)', 'max(paid_on)', 'day') }} as recency,
-        {{ dbt.datediff('min(paid_on)', siyu.snapshot_date(), 'day') }} as t,
+        {{ dbt.datediff('min(paid_on)', 'max(paid_on)', 'day') }} as recency,  -- noqa: LT05
+        {{ dbt.datediff('min(paid_on)', siyu.snapshot_date(), 'day') }} as t,  -- noqa: LT05
         cast(coalesce(avg(case when day_number > 1 then net_amount end), 0) as double) as monetary_value
     from ranked
     group by customer_id

@@ -32,25 +32,32 @@ customer_nodes as (
 friendships as (
     select customer_nodes.customer_id, min(relations.added_at) as friend_since, count(*) as live_friendships
     from customer_nodes
-    inner join relations on customer_nodes.id_type = 'external_userid'
-        and customer_nodes.id_value = relations.external_userid
+    inner join relations
+        on
+            customer_nodes.id_type = 'external_userid'
+            and customer_nodes.id_value = relations.external_userid
     group by customer_nodes.customer_id
 ),
 
 group_memberships as (
-    select customer_nodes.customer_id, min(group_members.joined_at) as group_member_since,
+    select
+        customer_nodes.customer_id, min(group_members.joined_at) as group_member_since,
         count(distinct group_members.chat_id) as groups_joined
     from customer_nodes
-    inner join group_members on customer_nodes.id_type = 'external_userid'
-        and customer_nodes.id_value = group_members.member_id
+    inner join group_members
+        on
+            customer_nodes.id_type = 'external_userid'
+            and customer_nodes.id_value = group_members.member_id
     group by customer_nodes.customer_id
 ),
 
 memberships as (
     select customer_nodes.customer_id, min(store_members.registered_at) as member_since
     from customer_nodes
-    inner join store_members on customer_nodes.id_type = 'member_card'
-        and customer_nodes.id_value = store_members.member_card
+    inner join store_members
+        on
+            customer_nodes.id_type = 'member_card'
+            and customer_nodes.id_value = store_members.member_card
     group by customer_nodes.customer_id
 ),
 

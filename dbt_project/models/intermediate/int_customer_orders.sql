@@ -40,7 +40,8 @@ final as (
         row_number() over (partition by orders.customer_id order by orders.paid_at, orders.order_id) as order_number
     from orders
     left join discounts on orders.order_id = discounts.order_id
-    where orders.is_paid
+    where
+        orders.is_paid
         and orders.net_amount > 0
         and orders.customer_id is not null
 )

@@ -25,13 +25,15 @@ named as (
     union
     select owner_userid from groups
     union
-    select salesperson_userid from pos_lines where salesperson_userid is not null
+    select salesperson_userid from pos_lines
+    where salesperson_userid is not null
     union
     select handover_userid from unassigned
 ),
 
 till_store as (
-    select salesperson_userid as guide_userid, store_id,
+    select
+        salesperson_userid as guide_userid, store_id,
         row_number() over (partition by salesperson_userid order by count(*) desc, store_id) as store_rank
     from pos_lines
     where salesperson_userid is not null
@@ -42,8 +44,9 @@ state_store as (
     select
         guide_userid,
         'S' || lpad({{ dbt.split_part('channel_state', "'_s'", 2) }}, 4, '0') as store_id,
-        row_number() over (partition by guide_userid order by count(*) desc,
-            {{ dbt.split_part('channel_state', "'_s'", 2) }}) as store_rank
+        row_number() over (partition by
+            guide_userid order by count(*) desc,
+        {{ dbt.split_part('channel_state', "'_s'", 2) }}    ) as store_rank
     from relations
     where channel_state like '%\_s%' escape '\'
     group by guide_userid, {{ dbt.split_part('channel_state', "'_s'", 2) }}

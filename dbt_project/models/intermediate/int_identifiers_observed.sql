@@ -44,7 +44,8 @@ relation_phones as (
 ),
 
 observed as (
-    select 'wecom' as source_name, 'contact:' || external_userid as record_id,
+    select
+        'wecom' as source_name, 'contact:' || external_userid as record_id,
         'external_userid' as id_type, external_userid as id_value, cast(snapshot_date as timestamp) as observed_at
     from contacts
     union all
@@ -54,7 +55,8 @@ observed as (
     select 'wecom', 'relation:' || guide_userid || ':' || external_userid, 'external_userid', external_userid, added_at
     from relation_snapshots
     union all
-    select 'wecom', 'relation:' || guide_userid || ':' || external_userid, 'phone',
+    select
+        'wecom', 'relation:' || guide_userid || ':' || external_userid, 'phone',
         {{ siyu.normalize_phone('remark_mobile') }}, added_at
     from relation_phones
     union all

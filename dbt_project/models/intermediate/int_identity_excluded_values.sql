@@ -37,8 +37,8 @@ receipts_per_phone as (
 
 limits as (
     {%- for id_type, limit in var('identity_link_limits').items() %}
-    select '{{ id_type }}' as id_type, {{ limit }} as link_limit
-    {{- " union all" if not loop.last }}
+        select '{{ id_type }}' as id_type, {{ limit }} as link_limit
+        {{- " union all" if not loop.last }}
     {%- endfor %}
 ),
 
@@ -53,15 +53,18 @@ final as (
         limits.link_limit,
         case
             when links.strong_identifiers_linked > limits.link_limit
-                then 'links ' || cast(links.strong_identifiers_linked as varchar)
+                then
+                    'links ' || cast(links.strong_identifiers_linked as varchar)
                     || ' strong identifiers (limit ' || cast(limits.link_limit as varchar) || ')'
-            else 'typed on ' || cast(receipts_per_phone.receipts as varchar)
+            else
+                'typed on ' || cast(receipts_per_phone.receipts as varchar)
                 || ' receipts (limit {{ var("identity_receipt_limit") }})'
         end as reason
     from links
     inner join limits on links.id_type = limits.id_type
     left join receipts_per_phone on links.node_key = receipts_per_phone.node_key
-    where links.strong_identifiers_linked > limits.link_limit
+    where
+        links.strong_identifiers_linked > limits.link_limit
         or coalesce(receipts_per_phone.receipts, 0) > {{ var('identity_receipt_limit') }}
 )
 

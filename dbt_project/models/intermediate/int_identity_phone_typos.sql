@@ -60,7 +60,8 @@ named_nodes as (
 -- Character positions of the ten digits after +861 in an E.164 mainland mobile (+8613812345678).
 positions as (
     {% for position in range(5, 15) -%}
-    select {{ position }} as digit_position{% if not loop.last %} union all{% endif %}
+        select {{ position }} as digit_position{% if not loop.last %}
+            union all{% endif %}
     {% endfor %}
 ),
 
@@ -71,7 +72,7 @@ blanked as (
         named_nodes.person_name,
         positions.digit_position,
         substr(named_nodes.id_value, 1, positions.digit_position - 1)
-            || substr(named_nodes.id_value, positions.digit_position + 1) as rest_of_number
+        || substr(named_nodes.id_value, positions.digit_position + 1) as rest_of_number
     from named_nodes
     cross join positions
 ),
@@ -84,10 +85,11 @@ candidates as (
         min(blanked_to.node_key) as to_node_key
     from blanked as blanked_from
     inner join blanked as blanked_to
-        on blanked_from.digit_position = blanked_to.digit_position
-        and blanked_from.rest_of_number = blanked_to.rest_of_number
-        and blanked_from.person_name = blanked_to.person_name
-        and blanked_from.node_id < blanked_to.node_id
+        on
+            blanked_from.digit_position = blanked_to.digit_position
+            and blanked_from.rest_of_number = blanked_to.rest_of_number
+            and blanked_from.person_name = blanked_to.person_name
+            and blanked_from.node_id < blanked_to.node_id
     group by blanked_from.node_id, blanked_to.node_id
 ),
 
@@ -110,7 +112,8 @@ final as (
     from candidates
     inner join neighbours as from_neighbours on candidates.from_node_id = from_neighbours.node_id
     inner join neighbours as to_neighbours on candidates.to_node_id = to_neighbours.node_id
-    where from_neighbours.neighbour_count = 1
+    where
+        from_neighbours.neighbour_count = 1
         and to_neighbours.neighbour_count = 1
         and {{ 'true' if var('identity_phone_typo_links', true) else 'false' }}
 )

@@ -49,8 +49,10 @@ contacts as (
         latest.last_snapshot,
         orders.first_paid_at
     from adds
-    inner join snapshots on adds.guide_userid = snapshots.guide_userid
-        and adds.external_userid = snapshots.external_userid
+    inner join snapshots
+        on
+            adds.guide_userid = snapshots.guide_userid
+            and adds.external_userid = snapshots.external_userid
     cross join latest
     left join identity_map on identity_map.node_key = 'external_userid:' || adds.external_userid
     left join orders on identity_map.customer_id = orders.customer_id
@@ -59,14 +61,20 @@ contacts as (
 flags as (
     select
         *,
-        case when {{ dbt.dateadd('day', 7, 'cast(added_at as date)') }} <= last_snapshot
-            then case when last_seen_on >= {{ dbt.dateadd('day', 7, 'cast(added_at as date)') }} then 1 else 0 end
+        case
+            when {{ dbt.dateadd('day', 7, 'cast(added_at as date)') }} <= last_snapshot
+                then case when last_seen_on >= {{ dbt.dateadd('day', 7, 'cast(added_at as date)') }} then 1 else 0 end
         end as connected_7d,
-        case when {{ dbt.dateadd('day', 30, 'cast(added_at as date)') }} <= last_snapshot
-            then case when last_seen_on >= {{ dbt.dateadd('day', 30, 'cast(added_at as date)') }} then 1 else 0 end
+        case
+            when {{ dbt.dateadd('day', 30, 'cast(added_at as date)') }} <= last_snapshot
+                then case when last_seen_on >= {{ dbt.dateadd('day', 30, 'cast(added_at as date)') }} then 1 else 0 end
         end as connected_30d,
-        case when first_paid_at >= added_at
-            and first_paid_at < {{ dbt.dateadd('day', 30, 'added_at') }} then 1 else 0 end as ordered_30d
+        case
+            when
+                first_paid_at >= added_at
+                and first_paid_at < {{ dbt.dateadd('day', 30, 'added_at') }} then 1
+            else 0
+        end as ordered_30d
     from contacts
 ),
 

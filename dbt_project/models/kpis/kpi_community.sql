@@ -64,11 +64,17 @@ membership as (
         count(*) as members,
         sum(case when cast(members.joined_at as date) < group_periods.period_start then 1 else 0 end)
             as members_at_start,
-        sum(case when members.join_state like 'fx\_%' escape '\'
-            and cast(members.joined_at as date) >= group_periods.period_start then 1 else 0 end) as fission_joins
+        sum(case
+            when
+                members.join_state like 'fx\_%' escape '\'
+                and cast(members.joined_at as date) >= group_periods.period_start then 1
+            else 0
+        end) as fission_joins
     from group_periods
-    inner join members on group_periods.chat_id = members.chat_id
-        and cast(members.joined_at as date) <= group_periods.period_end
+    inner join members
+        on
+            group_periods.chat_id = members.chat_id
+            and cast(members.joined_at as date) <= group_periods.period_end
     group by 1, 2, 3
 ),
 
@@ -77,7 +83,8 @@ membership as (
 staff as (
     select guide_userid as userid from {{ ref('int_guides') }}
     union
-    select member_id from {{ ref('stg_wecom__group_members') }} where member_type = 1
+    select member_id from {{ ref('stg_wecom__group_members') }}
+    where member_type = 1
 ),
 
 talk as (
@@ -87,8 +94,10 @@ talk as (
         count(distinct cast(messages.sent_at as date)) as active_days,
         count(distinct case when staff.userid is null then messages.sender_id end) as speakers
     from group_periods
-    inner join messages on group_periods.chat_id = messages.chat_id
-        and cast(messages.sent_at as date) between group_periods.period_start and group_periods.period_end
+    inner join messages
+        on
+            group_periods.chat_id = messages.chat_id
+            and cast(messages.sent_at as date) between group_periods.period_start and group_periods.period_end
     left join staff on messages.sender_id = staff.userid
     group by 1, 2, 3
 ),
@@ -110,21 +119,27 @@ sales as (
 ),
 
 repeaters as (
-    select group_periods.period_grain, group_periods.period_start, group_periods.chat_id,
+    select
+        group_periods.period_grain, group_periods.period_start, group_periods.chat_id,
         count(distinct second_orders.buyer_key) as repeat_buyers
     from group_periods
     inner join (
-        select chat_id, buyer_key, paid_at,
+        select
+            chat_id, buyer_key, paid_at,
             row_number() over (partition by chat_id, buyer_key order by paid_at, order_id) as order_number
         from group_purchases
         where period_grain = 'day'
-    ) as second_orders on group_periods.chat_id = second_orders.chat_id
-        and second_orders.order_number = 2
-        and cast(second_orders.paid_at as date) <= group_periods.period_end
-    inner join group_purchases as in_period on in_period.period_grain = group_periods.period_grain
-        and in_period.period_start = group_periods.period_start
-        and in_period.chat_id = group_periods.chat_id
-        and in_period.buyer_key = second_orders.buyer_key
+    ) as second_orders
+        on
+            group_periods.chat_id = second_orders.chat_id
+            and second_orders.order_number = 2
+            and cast(second_orders.paid_at as date) <= group_periods.period_end
+    inner join group_purchases as in_period
+        on
+            group_periods.period_grain = in_period.period_grain
+            and group_periods.period_start = in_period.period_start
+            and group_periods.chat_id = in_period.chat_id
+            and second_orders.buyer_key = in_period.buyer_key
     group by 1, 2, 3
 ),
 
@@ -134,19 +149,24 @@ traffic as (
         count(distinct visits.visitor_id) as visitors,
         count(distinct group_purchases.yz_open_id) as paying_visitors
     from group_periods
-    inner join visits on visits.source_ref = group_periods.chat_id
-        and cast(visits.visited_at as date) between group_periods.period_start and group_periods.period_end
-    left join group_purchases on group_purchases.period_grain = group_periods.period_grain
-        and group_purchases.period_start = group_periods.period_start
-        and group_purchases.chat_id = group_periods.chat_id
-        and group_purchases.yz_open_id = visits.visitor_id
+    inner join visits
+        on
+            group_periods.chat_id = visits.source_ref
+            and cast(visits.visited_at as date) between group_periods.period_start and group_periods.period_end
+    left join group_purchases
+        on
+            group_periods.period_grain = group_purchases.period_grain
+            and group_periods.period_start = group_purchases.period_start
+            and group_periods.chat_id = group_purchases.chat_id
+            and visits.visitor_id = group_purchases.yz_open_id
     group by 1, 2, 3
 ),
 
 depth as (
     select chat_id, purchase_depth
     from (
-        select chat_id, purchase_depth,
+        select
+            chat_id, purchase_depth,
             row_number() over (partition by chat_id order by count(*) desc, purchase_depth) as depth_rank
         from member_depth
         group by chat_id, purchase_depth
@@ -177,16 +197,26 @@ measured as (
         {{ siyu.ratio('membership.fission_joins', 'membership.members_at_start') }} as fission_rate,
         depth.purchase_depth
     from group_periods
-    left join membership on group_periods.period_grain = membership.period_grain
-        and group_periods.period_start = membership.period_start and group_periods.chat_id = membership.chat_id
-    left join talk on group_periods.period_grain = talk.period_grain
-        and group_periods.period_start = talk.period_start and group_periods.chat_id = talk.chat_id
-    left join traffic on group_periods.period_grain = traffic.period_grain
-        and group_periods.period_start = traffic.period_start and group_periods.chat_id = traffic.chat_id
-    left join sales on group_periods.period_grain = sales.period_grain
-        and group_periods.period_start = sales.period_start and group_periods.chat_id = sales.chat_id
-    left join repeaters on group_periods.period_grain = repeaters.period_grain
-        and group_periods.period_start = repeaters.period_start and group_periods.chat_id = repeaters.chat_id
+    left join membership
+        on
+            group_periods.period_grain = membership.period_grain
+            and group_periods.period_start = membership.period_start and group_periods.chat_id = membership.chat_id
+    left join talk
+        on
+            group_periods.period_grain = talk.period_grain
+            and group_periods.period_start = talk.period_start and group_periods.chat_id = talk.chat_id
+    left join traffic
+        on
+            group_periods.period_grain = traffic.period_grain
+            and group_periods.period_start = traffic.period_start and group_periods.chat_id = traffic.chat_id
+    left join sales
+        on
+            group_periods.period_grain = sales.period_grain
+            and group_periods.period_start = sales.period_start and group_periods.chat_id = sales.chat_id
+    left join repeaters
+        on
+            group_periods.period_grain = repeaters.period_grain
+            and group_periods.period_start = repeaters.period_start and group_periods.chat_id = repeaters.chat_id
     left join depth on group_periods.chat_id = depth.chat_id
 ),
 
@@ -194,11 +224,11 @@ final as (
     select
         *,
         members * coalesce(visitor_pay_conversion, 0) * (1 + coalesce(repurchase_rate, 0))
-            * (1 + coalesce(fission_rate, 0)) as community_gmv_factors,
+        * (1 + coalesce(fission_rate, 0)) as community_gmv_factors,
         case
             {%- for level in var('community_grades') %}
-            when activity_rate >= {{ level.activity }} and visitor_pay_conversion >= {{ level.conversion }}
-                then '{{ level.grade }}'
+                when activity_rate >= {{ level.activity }} and visitor_pay_conversion >= {{ level.conversion }}
+                    then '{{ level.grade }}'
             {%- endfor %}
             else 'ungraded'
         end as grade

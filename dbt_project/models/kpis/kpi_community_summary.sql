@@ -37,7 +37,7 @@ final as (
         {{ siyu.ratio('sum(speakers)', 'sum(members)') }} as activity_rate,
         sum(gmv) as gmv,
         {%- for level in var('community_grades') %}
-        sum(case when grade = '{{ level.grade }}' then 1 else 0 end) as groups_{{ level.grade | lower }},
+            sum(case when grade = '{{ level.grade }}' then 1 else 0 end) as groups_{{ level.grade | lower }},
         {%- endfor %}
         sum(case when grade = 'ungraded' then 1 else 0 end) as groups_ungraded
     from levels

@@ -60,7 +60,8 @@ final as (
         coalesce(sales.refunds, 0) as refunds,
         coalesce(sales.net_gmv, 0) as net_gmv
     from sales
-    full outer join visitors on sales.period_grain = visitors.period_grain
+    full outer join visitors on
+        sales.period_grain = visitors.period_grain
         and sales.period_start = visitors.period_start
         and sales.channel = visitors.channel
 )

@@ -43,15 +43,18 @@ guide_periods as (
 active as (
     select distinct guide_periods.period_grain, guide_periods.period_start, guide_periods.guide_userid
     from messages
-    inner join guide_periods on messages.sender_id = guide_periods.guide_userid
+    inner join guide_periods on
+        messages.sender_id = guide_periods.guide_userid
         and cast(messages.sent_at as date) between guide_periods.period_start and guide_periods.period_end
 ),
 
 shared as (
     select distinct guide_periods.period_grain, guide_periods.period_start, guide_periods.guide_userid
     from visits
-    inner join guide_periods on visits.visit_source = 'guide_share' and visits.source_ref = guide_periods.guide_userid
-        and cast(visits.visited_at as date) between guide_periods.period_start and guide_periods.period_end
+    inner join guide_periods
+        on
+            visits.visit_source = 'guide_share' and visits.source_ref = guide_periods.guide_userid
+            and cast(visits.visited_at as date) between guide_periods.period_start and guide_periods.period_end
     union
     select distinct period_grain, period_start, guide_userid
     from purchases
@@ -65,13 +68,19 @@ ordered as (
 ),
 
 friendships as (
-    select guide_periods.period_grain, guide_periods.period_start, guide_periods.guide_userid,
+    select
+        guide_periods.period_grain, guide_periods.period_start, guide_periods.guide_userid,
         count(*) as customers,
-        sum(case when relations.add_way = 202 and cast(relations.added_at as date) >= guide_periods.period_start
-            then 1 else 0 end) as inherited_customers
+        sum(case
+            when relations.add_way = 202 and cast(relations.added_at as date) >= guide_periods.period_start
+                then 1
+            else 0
+        end) as inherited_customers
     from relations
-    inner join guide_periods on relations.guide_userid = guide_periods.guide_userid
-        and cast(relations.added_at as date) <= guide_periods.period_end
+    inner join guide_periods
+        on
+            relations.guide_userid = guide_periods.guide_userid
+            and cast(relations.added_at as date) <= guide_periods.period_end
     group by 1, 2, 3
 ),
 
@@ -87,23 +96,32 @@ per_guide as (
         coalesce(friendships.customers, 0) as customers,
         coalesce(friendships.inherited_customers, 0) as inherited_customers
     from guide_periods
-    left join active on guide_periods.period_grain = active.period_grain
-        and guide_periods.period_start = active.period_start and guide_periods.guide_userid = active.guide_userid
-    left join shared on guide_periods.period_grain = shared.period_grain
-        and guide_periods.period_start = shared.period_start and guide_periods.guide_userid = shared.guide_userid
-    left join ordered on guide_periods.period_grain = ordered.period_grain
-        and guide_periods.period_start = ordered.period_start and guide_periods.guide_userid = ordered.guide_userid
-    left join friendships on guide_periods.period_grain = friendships.period_grain
+    left join active
+        on
+            guide_periods.period_grain = active.period_grain
+            and guide_periods.period_start = active.period_start and guide_periods.guide_userid = active.guide_userid
+    left join shared
+        on
+            guide_periods.period_grain = shared.period_grain
+            and guide_periods.period_start = shared.period_start and guide_periods.guide_userid = shared.guide_userid
+    left join ordered
+        on
+            guide_periods.period_grain = ordered.period_grain
+            and guide_periods.period_start = ordered.period_start and guide_periods.guide_userid = ordered.guide_userid
+    left join friendships on
+        guide_periods.period_grain = friendships.period_grain
         and guide_periods.period_start = friendships.period_start
         and guide_periods.guide_userid = friendships.guide_userid
 ),
 
 by_store as (
-    select period_grain, period_start, coalesce(store_id, 'unknown') as store_id, guide_userid, was_active,
+    select
+        period_grain, period_start, coalesce(store_id, 'unknown') as store_id, guide_userid, was_active,
         shared_link, had_order, customers, inherited_customers
     from per_guide
     union all
-    select period_grain, period_start, 'all', guide_userid, was_active, shared_link, had_order, customers,
+    select
+        period_grain, period_start, 'all', guide_userid, was_active, shared_link, had_order, customers,
         inherited_customers
     from per_guide
 ),

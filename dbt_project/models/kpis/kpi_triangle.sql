@@ -62,11 +62,14 @@ rungs as (
         coalesce(customers.home_store_id, guides.store_id, 'unknown') as store_id,
         connections.connected_on,
         connections.live_friendships > 0 or connections.groups_joined > 0 or connections.member_since is not null
-            or customers.has_shop_account as is_connected,
+        or customers.has_shop_account as is_connected,
         case when customers.phones > 0 or customers.has_unionid then 1 else 0 end as rung_2,
         case when connections.live_friendships > 0 or connections.groups_joined > 0 then 1 else 0 end as rung_3,
-        case when (connections.live_friendships > 0 or connections.groups_joined > 0) and not customers.opted_out
-            then 1 else 0 end as rung_4,
+        case
+            when (connections.live_friendships > 0 or connections.groups_joined > 0) and not customers.opted_out
+                then 1
+            else 0
+        end as rung_4,
         case when customers.guide_userid is not null and guides.resigned_at is null then 1 else 0 end as rung_5,
         case when coalesce(tags.current_tags, 0) >= {{ var('triangle_insight_min_tags') }} then 1 else 0 end as rung_6
     from customers
@@ -89,7 +92,8 @@ stores as (
 
 -- Daily increments per store; cumulated to each period's end below.
 daily as (
-    select stores.store_id, profile.connected_on as day,
+    select
+        stores.store_id, profile.connected_on as day,
         count(*) as connected_users, sum(profile.rungs) as rungs, sum(profile.rung_2) as rung_2,
         sum(profile.rung_3) as rung_3, sum(profile.rung_4) as rung_4, sum(profile.rung_5) as rung_5,
         sum(profile.rung_6) as rung_6, 0 as buyers, 0 as repeat_buyers, 0 as net_sales, 0 as inviters
@@ -98,7 +102,8 @@ daily as (
     where profile.is_connected
     group by 1, 2
     union all
-    select stores.store_id, orders.paid_on, 0, 0, 0, 0, 0, 0, 0,
+    select
+        stores.store_id, orders.paid_on, 0, 0, 0, 0, 0, 0, 0,
         sum(case when orders.order_number = 1 then 1 else 0 end),
         sum(case when orders.order_number = 2 then 1 else 0 end),
         sum(orders.net_amount), 0
@@ -108,7 +113,8 @@ daily as (
     union all
     select stores.store_id, first_referrals.first_referred_on, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, count(*)
     from (
-        select referrer_id, cast(min(referred_at) as date) as first_referred_on from referrals group by 1
+        select referrer_id, cast(min(referred_at) as date) as first_referred_on from referrals
+        group by 1
     ) as first_referrals
     inner join stores on first_referrals.referrer_id = stores.customer_id
     group by 1, 2
@@ -123,12 +129,13 @@ cumulative as (
         sum(daily.buyers) as buyers, sum(daily.repeat_buyers) as repeat_buyers,
         sum(daily.net_sales) as net_sales, sum(daily.inviters) as inviters
     from periods
-    inner join daily on daily.day <= periods.period_end
+    inner join daily on periods.period_end >= daily.day
     group by 1, 2, 3, 4
 ),
 
 referred as (
-    select periods.period_grain, periods.period_start, stores.store_id,
+    select
+        periods.period_grain, periods.period_start, stores.store_id,
         count(distinct referrals.referred_id) as referred_customers
     from referrals
     inner join stores on referrals.referrer_id = stores.customer_id
@@ -137,7 +144,8 @@ referred as (
 ),
 
 active as (
-    select periods.period_grain, periods.period_start, stores.store_id,
+    select
+        periods.period_grain, periods.period_start, stores.store_id,
         count(distinct interactions.customer_id) as active_customers
     from interactions
     inner join stores on interactions.customer_id = stores.customer_id
@@ -168,9 +176,12 @@ measured as (
         cumulative.inviters,
         {{ siyu.ratio('cumulative.inviters', 'cumulative.connected_users') }} as inviter_share
     from cumulative
-    left join referred on cumulative.period_grain = referred.period_grain
-        and cumulative.period_start = referred.period_start and cumulative.store_id = referred.store_id
-    left join active on cumulative.period_grain = active.period_grain
+    left join referred
+        on
+            cumulative.period_grain = referred.period_grain
+            and cumulative.period_start = referred.period_start and cumulative.store_id = referred.store_id
+    left join active on
+        cumulative.period_grain = active.period_grain
         and cumulative.period_start = active.period_start and cumulative.store_id = active.store_id
 ),
 
@@ -195,8 +206,11 @@ scored as (
 final as (
     select
         *,
-        sqrt(3.0) / 4 * (ownership_score * value_score + value_score * referral_score
-            + referral_score * ownership_score) as triangle_area
+        sqrt(
+            3.0) / 4 * (
+            ownership_score * value_score + value_score * referral_score
+            + referral_score * ownership_score
+        ) as triangle_area
     from scored
 )
 

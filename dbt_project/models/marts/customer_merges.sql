@@ -11,7 +11,7 @@ identity_map as (
 
 this_run as (
     select * from identity_map
-    where assigned_at = (select max(assigned_at) from identity_map)
+    where assigned_at = (select max(latest.assigned_at) from identity_map as latest)
 ),
 
 still_used as (
@@ -29,7 +29,8 @@ changes as (
         end as reason
     from this_run
     left join still_used on this_run.previous_customer_id = still_used.customer_id
-    where this_run.previous_customer_id is not null
+    where
+        this_run.previous_customer_id is not null
         and this_run.previous_customer_id != this_run.customer_id
 ),
 

@@ -50,7 +50,7 @@ phone_ranked as (
     select
         customer_id,
         id_value,
-        row_number() over (partition by customer_id order by records desc, id_value) as phone_rank
+        row_number() over (partition by customer_id order by records desc, id_value asc) as phone_rank
     from customer_nodes
     where id_type = 'phone'
 ),
@@ -64,10 +64,11 @@ guide_ranked as (
         relations.channel_state,
         row_number() over (
             partition by customer_nodes.customer_id
-            order by relations.added_at desc, relations.guide_userid, relations.external_userid
+            order by relations.added_at desc, relations.guide_userid asc, relations.external_userid asc
         ) as guide_rank
     from customer_nodes
-    inner join relations on customer_nodes.id_type = 'external_userid'
+    inner join relations on
+        customer_nodes.id_type = 'external_userid'
         and customer_nodes.id_value = relations.external_userid
 ),
 
@@ -81,20 +82,24 @@ membership_ranked as (
         store_members.gender,
         store_members.birthday,
         min(case when store_members.marketing_opt_in then 1 else 0 end)
-            over (partition by customer_nodes.customer_id) = 0 as opted_out,
+            over (partition by customer_nodes.customer_id)
+        = 0 as opted_out,
         row_number() over (
             partition by customer_nodes.customer_id order by store_members.registered_at, store_members.member_card
         ) as membership_rank
     from customer_nodes
-    inner join store_members on customer_nodes.id_type = 'member_card'
+    inner join store_members on
+        customer_nodes.id_type = 'member_card'
         and customer_nodes.id_value = store_members.member_card
 ),
 
 contact_gender as (
     select customer_nodes.customer_id, max(contacts.gender) as gender
     from customer_nodes
-    inner join contacts on customer_nodes.id_type = 'external_userid'
-        and customer_nodes.id_value = contacts.external_userid
+    inner join contacts
+        on
+            customer_nodes.id_type = 'external_userid'
+            and customer_nodes.id_value = contacts.external_userid
     group by customer_nodes.customer_id
 ),
 
@@ -120,8 +125,10 @@ final as (
     from seen
     left join phone_ranked on seen.customer_id = phone_ranked.customer_id and phone_ranked.phone_rank = 1
     left join guide_ranked on seen.customer_id = guide_ranked.customer_id and guide_ranked.guide_rank = 1
-    left join membership_ranked on seen.customer_id = membership_ranked.customer_id
-        and membership_ranked.membership_rank = 1
+    left join membership_ranked
+        on
+            seen.customer_id = membership_ranked.customer_id
+            and membership_ranked.membership_rank = 1
     left join contact_gender on seen.customer_id = contact_gender.customer_id
 )
 

@@ -43,21 +43,31 @@ evaluated as (
 
 pairs_together as (
     select sum(cast(together * (together - 1) / 2 as double)) as true_positive_pairs
-    from (select count(*) as together from evaluated group by customer_id, person_id) as cells
+    from (
+        select count(*) as together from evaluated
+        group by customer_id, person_id
+    ) as cells
 ),
 
 pairs_predicted as (
     select sum(cast(size * (size - 1) / 2 as double)) as predicted_pairs
-    from (select count(*) as size from evaluated group by customer_id) as clusters
+    from (
+        select count(*) as size from evaluated
+        group by customer_id
+    ) as clusters
 ),
 
 pairs_true as (
     select sum(cast(size * (size - 1) / 2 as double)) as true_pairs
-    from (select count(*) as size from evaluated group by person_id) as persons
+    from (
+        select count(*) as size from evaluated
+        group by person_id
+    ) as persons
 ),
 
 cluster_sizes as (
-    select customer_id, count(*) as size from current_map group by customer_id
+    select customer_id, count(*) as size from current_map
+    group by customer_id
 ),
 
 per_type as (
@@ -67,26 +77,32 @@ per_type as (
     group by current_map.customer_id, nodes.id_type
 ),
 
-over_limit as (
-    select distinct customer_id
-    from per_type
-    where
+-- The strong identifier types and their merge limits.
+strong_limits as (
     {%- set strong_types = ['member_card', 'yz_open_id', 'external_userid'] %}
     {%- for id_type in strong_types %}
-        {{ 'or ' if not loop.first }}(id_type = '{{ id_type }}' and identifiers > {{ var('identity_link_limits')[id_type] }})
+        select '{{ id_type }}' as id_type, {{ var('identity_link_limits')[id_type] }} as link_limit
+        {{- " union all" if not loop.last }}
     {%- endfor %}
+),
+
+over_limit as (
+    select distinct per_type.customer_id
+    from per_type
+    inner join strong_limits on per_type.id_type = strong_limits.id_type
+    where per_type.identifiers > strong_limits.link_limit
 ),
 
 final as (
     select
-        (select max(assigned_at) from identity_map) as measured_at,
+        (select max(identity_map.assigned_at) from identity_map) as measured_at,
         (select count(*) from cluster_sizes) as customers,
         (select count(*) from current_map) as identifiers,
-        (select max(size) from cluster_sizes) as largest_cluster,
+        (select max(cluster_sizes.size) from cluster_sizes) as largest_cluster,
         (select count(*) from over_limit) as clusters_over_limit,
         (select count(*) from excluded) as excluded_values,
         (select count(*) from evaluated) as evaluated_identifiers,
-        (select count(distinct person_id) from evaluated) as true_persons,
+        (select count(distinct evaluated.person_id) from evaluated) as true_persons,
         pairs_together.true_positive_pairs / nullif(pairs_predicted.predicted_pairs, 0) as pairwise_precision,
         pairs_together.true_positive_pairs / nullif(pairs_true.true_pairs, 0) as pairwise_recall
     from pairs_together

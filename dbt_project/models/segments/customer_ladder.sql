@@ -27,7 +27,7 @@ final as (
         rungs.rung_order,
         daily.lifetime_orders > 0 as has_bought,
         connections.member_since is not null
-            and cast(connections.member_since as date) <= daily.snapshot_date as is_member,
+        and cast(connections.member_since as date) <= daily.snapshot_date as is_member,
         connections.referrals,
         connections.koc_since
     from daily

@@ -45,27 +45,37 @@ order_marks as (
     select
         customer_id,
         min(paid_on) as first_order_on,
-        max(case when order_number = 1 or days_since_previous > {{ var('lifecycle_dormant_days') }}
-            then paid_on end) as episode_started_on,
+        max(case
+            when order_number = 1 or days_since_previous > {{ var('lifecycle_dormant_days') }}
+                then paid_on
+        end) as episode_started_on,
         max(case when order_number = {{ var('lifecycle_maturity_orders') }} then paid_on end) as matured_on
     from order_gaps
     group by customer_id
 ),
 
 -- The 33 rule: weeks after connecting with an interaction; a run of consecutive weeks is an island.
-interaction_weeks as (
-    select distinct
+interaction_days as (
+    select
         interactions.customer_id,
-        cast(floor({{ dbt.datediff('connections.connected_on', 'interactions.interacted_on', 'day') }} / 7) as integer)
-            as week_number
+        {{ dbt.datediff('connections.connected_on', 'interactions.interacted_on', 'day') }} as days_connected  -- noqa: LT05
     from interactions
     inner join connections on interactions.customer_id = connections.customer_id
     where interactions.interacted_on >= connections.connected_on
 ),
 
+interaction_weeks as (
+    select distinct
+        customer_id,
+        cast(floor(days_connected / 7) as integer) as week_number
+    from interaction_days
+),
+
 week_islands as (
-    select customer_id, week_number, week_number - row_number() over (
-        partition by customer_id order by week_number) as island
+    select
+        customer_id, week_number, week_number - row_number() over (
+            partition by customer_id order by week_number
+        ) as island
     from interaction_weeks
 ),
 
@@ -92,22 +102,27 @@ final as (
         cast(
             case daily.lifecycle_stage
                 when 'introduction' then connections.connected_on
-                when 'growth' then greatest(
-                    {{ dbt.dateadd('day', var('lifecycle_intro_days'), 'order_marks.first_order_on') }},
-                    order_marks.episode_started_on)
+                when 'growth'
+                    then greatest(
+                        {{ dbt.dateadd('day', var('lifecycle_intro_days'), 'order_marks.first_order_on') }},
+                        order_marks.episode_started_on
+                    )
                 when 'maturity' then greatest(order_marks.matured_on, order_marks.episode_started_on)
                 when 'dormant' then {{ dbt.dateadd('day', var('lifecycle_dormant_days') + 1,
                     dbt.dateadd('day', '-daily.recency_days', 'daily.snapshot_date')) }}
                 when 'churned' then {{ dbt.dateadd('day', var('lifecycle_churn_days') + 1,
                     dbt.dateadd('day', '-daily.recency_days', 'daily.snapshot_date')) }}
-            end as date) as stage_entered_on,
+            end as date
+        ) as stage_entered_on,
         daily.lifetime_orders,
         daily.order_milestone,
         daily.lifetime_orders >= 5 as habit_formed,
         connections.connected_channels,
         coalesce(rule33.longest_streak_weeks, 0) as longest_active_streak_weeks,
-        connections.connected_channels >= {{ var('rule33_channels') }}
-            and coalesce(rule33.longest_streak_weeks, 0) >= {{ var('rule33_weeks') }} as is_rule33_quality,
+        (
+            connections.connected_channels >= {{ var('rule33_channels') }}
+            and coalesce(rule33.longest_streak_weeks, 0) >= {{ var('rule33_weeks') }}
+        ) as is_rule33_quality,
         customers.acquisition_state,
         coalesce({{ dbt.split_part('customers.acquisition_state', "'_s'", 1) }}, 'none') as acquisition_channel
     from daily

@@ -20,6 +20,7 @@ connections as (
     select * from {{ ref('int_customer_connections') }}
 ),
 
+-- noqa: disable=LT02
 bounds as (
     select
         {% if is_incremental() -%}
@@ -36,6 +37,7 @@ bounds as (
         {%- endif %}
         {{ siyu.snapshot_date() }} as last_day
 ),
+-- noqa: enable=LT02
 
 -- Days from first_day to last_day. generate_series needs its bound when the SQL is written: ten years
 -- of days is more than any history kept here.
@@ -57,20 +59,26 @@ customer_days as (
     inner join connections on coalesce(connections.connected_on, days.snapshot_date) <= days.snapshot_date
 ),
 
+-- Orders paid after rfm_window_start count towards frequency and monetary.
+day_windows as (
+    select
+        snapshot_date,
+        {{ dbt.dateadd('day', -var('rfm_window_days'), 'snapshot_date') }} as rfm_window_start
+    from days
+),
+
 order_days as (
     select
-        days.snapshot_date,
+        day_windows.snapshot_date,
         orders.customer_id,
         count(*) as lifetime_orders,
         min(orders.paid_on) as first_order_on,
         max(orders.paid_on) as last_order_on,
-        sum(case when orders.paid_on > {{ dbt.dateadd('day', -var('rfm_window_days'), 'days.snapshot_date') }}
-            then 1 else 0 end) as frequency,
-        sum(case when orders.paid_on > {{ dbt.dateadd('day', -var('rfm_window_days'), 'days.snapshot_date') }}
-            then orders.net_amount else 0 end) as monetary
-    from days
-    inner join orders on orders.paid_on <= days.snapshot_date
-    group by days.snapshot_date, orders.customer_id
+        sum(case when orders.paid_on > day_windows.rfm_window_start then 1 else 0 end) as frequency,
+        sum(case when orders.paid_on > day_windows.rfm_window_start then orders.net_amount else 0 end) as monetary
+    from day_windows
+    inner join orders on day_windows.snapshot_date >= orders.paid_on
+    group by day_windows.snapshot_date, orders.customer_id
 ),
 
 states as (
@@ -80,14 +88,16 @@ states as (
         coalesce(order_days.lifetime_orders, 0) as lifetime_orders,
         order_days.first_order_on,
         order_days.last_order_on,
-        {{ dbt.datediff('order_days.last_order_on', 'customer_days.snapshot_date', 'day') }} as recency_days,
+        {{ dbt.datediff('order_days.last_order_on', 'customer_days.snapshot_date', 'day') }} as recency_days,  -- noqa: LT05
         coalesce(order_days.frequency, 0) as frequency,
         cast(coalesce(order_days.monetary, 0) as decimal(18, 2)) as monetary,
         customer_days.member_since,
         customer_days.koc_since
     from customer_days
-    left join order_days on customer_days.snapshot_date = order_days.snapshot_date
-        and customer_days.customer_id = order_days.customer_id
+    left join order_days
+        on
+            customer_days.snapshot_date = order_days.snapshot_date
+            and customer_days.customer_id = order_days.customer_id
 ),
 
 -- RFM is scored among buyers of the day. R is reversed: the most recent get 5.
@@ -112,7 +122,8 @@ scored as (
         buyers.m_score,
         case
             when buyers.customer_id is null then 'no_purchase'
-            else case when buyers.m_high then 'important_' else 'general_' end
+            else
+                (case when buyers.m_high then 'important_' else 'general_' end)
                 || case
                     when buyers.r_high and buyers.f_high then 'value'
                     when buyers.r_high then 'development'
@@ -140,7 +151,7 @@ final as (
             when recency_days > {{ var('lifecycle_churn_days') }} then 'churned'
             when recency_days > {{ var('lifecycle_dormant_days') }} then 'dormant'
             when lifetime_orders >= {{ var('lifecycle_maturity_orders') }} then 'maturity'
-            when {{ dbt.datediff('first_order_on', 'snapshot_date', 'day') }} < {{ var('lifecycle_intro_days') }}
+            when {{ dbt.datediff('first_order_on', 'snapshot_date', 'day') }} < {{ var('lifecycle_intro_days') }}  -- noqa: LT05
                 then 'introduction'
             else 'growth'
         end as lifecycle_stage,

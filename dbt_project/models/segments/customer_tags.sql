@@ -63,8 +63,10 @@ wecom_daily as (
         coalesce(corp_tags.tag_group_name, 'wecom') as tag_group,
         coalesce(corp_tags.tag_name, tag_snapshots.tag_id) as tag
     from tag_snapshots
-    inner join customer_nodes on customer_nodes.id_type = 'external_userid'
-        and customer_nodes.id_value = tag_snapshots.external_userid
+    inner join customer_nodes
+        on
+            customer_nodes.id_type = 'external_userid'
+            and tag_snapshots.external_userid = customer_nodes.id_value
     left join corp_tags on tag_snapshots.tag_id = corp_tags.tag_id
 ),
 
@@ -96,9 +98,11 @@ islands as (
         tag_days.snapshot_date,
         numbered_days.day_number - row_number() over (
             partition by tag_days.source, tag_days.customer_id, tag_days.tag_group, tag_days.tag
-            order by tag_days.snapshot_date) as island
+            order by tag_days.snapshot_date
+        ) as island
     from tag_days
-    inner join numbered_days on tag_days.source = numbered_days.source
+    inner join numbered_days on
+        tag_days.source = numbered_days.source
         and tag_days.snapshot_date = numbered_days.snapshot_date
 ),
 
@@ -116,40 +120,49 @@ history as (
         periods.tag,
         periods.source,
         periods.valid_from,
-        (select min(numbered_days.snapshot_date) from numbered_days
+        (
+            select min(numbered_days.snapshot_date) from numbered_days
             where numbered_days.source = periods.source and numbered_days.snapshot_date > periods.last_day)
             as valid_to
     from periods
 ),
 
 current_only as (
-    select customer_id, 'persona' as tag_group, persona as tag, 'computed' as source,
+    select
+        customer_id, 'persona' as tag_group, persona as tag, 'computed' as source,
         snapshot_date as valid_from, cast(null as date) as valid_to
     from personas
     union all
-    select customer_id, 'acquisition_channel', acquisition_channel, 'computed',
+    select
+        customer_id, 'acquisition_channel', lifecycle.acquisition_channel, 'computed',
         connections.connected_on, cast(null as date)
     from lifecycle
     inner join connections using (customer_id)
     union all
-    select customer_id, 'rule33', case when is_rule33_quality then 'quality' else 'not_yet' end, 'computed',
+    select
+        customer_id, 'rule33', case when is_rule33_quality then 'quality' else 'not_yet' end, 'computed',
         snapshot_date, cast(null as date)
     from lifecycle
 ),
 
 store_tags as (
-    select customer_nodes.customer_id, 'member_store' as tag_group, store_members.store_id as tag, 'store' as source,
+    select
+        customer_nodes.customer_id, 'member_store' as tag_group, store_members.store_id as tag, 'store' as source,
         cast(store_members.registered_at as date) as valid_from, cast(null as date) as valid_to
     from store_members
-    inner join customer_nodes on customer_nodes.id_type = 'member_card'
-        and customer_nodes.id_value = store_members.member_card
+    inner join customer_nodes
+        on
+            customer_nodes.id_type = 'member_card'
+            and store_members.member_card = customer_nodes.id_value
     union all
-    select customer_nodes.customer_id, 'marketing_consent',
+    select
+        customer_nodes.customer_id, 'marketing_consent',
         case when store_members.marketing_opt_in then 'opted_in' else 'opted_out' end, 'store',
         cast(store_members.registered_at as date), cast(null as date)
     from store_members
-    inner join customer_nodes on customer_nodes.id_type = 'member_card'
-        and customer_nodes.id_value = store_members.member_card
+    inner join customer_nodes on
+        customer_nodes.id_type = 'member_card'
+        and store_members.member_card = customer_nodes.id_value
 ),
 
 unioned as (

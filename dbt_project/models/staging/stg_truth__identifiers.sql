@@ -23,10 +23,10 @@ normalised as (
     from source
 ),
 {% else %}
-normalised as (
-    select cast(null as varchar) as id_type, cast(null as varchar) as id_value, cast(null as bigint) as person_id
-    where 1 = 0
-),
+    normalised as (
+        select cast(null as varchar) as id_type, cast(null as varchar) as id_value, cast(null as bigint) as person_id
+        where 1 = 0
+    ),
 {% endif %}
 
 final as (

@@ -12,7 +12,7 @@ final as (
         remark,
         type as contact_way_type,
         scene,
-        "user" as guide_userids,
+        user as guide_userids,
         dt as snapshot_date
     from source
 )
