@@ -234,6 +234,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the progress lines
     benches = {  # in this order: the clustering bench reads the graph the pipeline bench built
         "world": bench_world,
         "quality": functools.partial(bench_identity_quality, snapshot_every_days=args.snapshot_every_days or None),
