@@ -20,6 +20,7 @@ from siyu.world.generate import generate
 from siyu.world.spec import WorldSpec
 
 REPO = Path(__file__).resolve().parents[2]
+log = logging.getLogger(__name__)
 BENCHMARKS = REPO / "BENCHMARKS.md"
 
 
@@ -140,71 +141,33 @@ def dbt_layer_timings(target: Path) -> dict[str, float]:
     return dict(sorted(layers.items(), key=lambda item: -item[1]))
 
 
-def bench_identity_quality(scale: int, seed: int, snapshot_every_days: int = 7) -> str:
-    """The whole pipeline, stage by stage, and identity quality against truth, on a world of `scale`
-    persons: its sources pulled through the real connectors from the simulators (WeCom friendships
-    snapshotted every `snapshot_every_days` days, as a daily ingest_wecom would have kept them), a full
-    dbt build, activation and the report. The stages run as the DAG tasks do, without Airflow's
-    scheduling around them."""
+def pipeline_section(
+    scale: int, seed: int, snapshot_every_days: int | None, timings: dict[str, float], running: str | None = None
+) -> str:
+    """The pipeline bench's BENCHMARKS.md section from the stage timings so far and, once dbt has built
+    the warehouse, identity quality and the dbt build by layer. `running` names the stage still under way
+    (the section is written after every stage, so a run stopped midway keeps what it measured)."""
     import duckdb
 
-    from siyu.ingest.replay import land_world
-    from siyu.sim.server import RunningSimulators
-    from siyu.transform import dbt_build
-
     root = pipeline_root(scale)
-    shutil.rmtree(root, ignore_errors=True)
-    world = root / "world"
-    timings = {}
-    began = time.perf_counter()
-    generate(WorldSpec(scale=scale, seed=seed), world)
-    timings["generate the world"] = time.perf_counter() - began
-    began = time.perf_counter()
-    with RunningSimulators(world) as sim:
-        counts = land_world(sim, world, root / "lake", root / "drops", contact_snapshot_every_days=snapshot_every_days)
-    timings[f"land the lake ({counts['contact_snapshots']} friendship snapshots + the full pull)"] = (
-        time.perf_counter() - began
+    command = f"python -m siyu.bench --only quality --scale {scale} --snapshot-every-days {snapshot_every_days or 0}"
+    body = (
+        f"## The pipeline and identity quality at {scale:,} persons\n\n"
+        f"Measured {date.today()} on {platform.machine()}, {os.cpu_count()} cores by `{command}` (seed {seed}).\n\n"
+        f"| step | seconds |\n| --- | --- |\n"
+        + "".join(f"| {name} | {seconds:.1f} |\n" for name, seconds in timings.items())
+        + (f"| {running} | (still running when this was written) |\n" if running else "")
     )
-    began = time.perf_counter()
-    result = dbt_build(root / "lake", root / "warehouse" / "siyu.duckdb", truth=world / "truth")
-    timings["dbt build (all models and tests)"] = time.perf_counter() - began
-    if not result.success:
-        raise RuntimeError(f"dbt build failed: {result.failures}")
-    from siyu.activation import export_audiences, record_sends, validate_audiences, writeback_tags
-    from siyu.connectors.wecom import WeComClient, WeComConfig
-    from siyu.report import render
-
-    warehouse = root / "warehouse" / "siyu.duckdb"
-    day = date.fromisoformat(json.loads((world / "world.json").read_text())["start"]).replace(month=12, day=31)
-    began = time.perf_counter()
-    validate_audiences(warehouse)
-    export_audiences(warehouse, root / "exports", day, "bench")
-    record_sends(warehouse, day, "bench")
-    timings["activation: audience quality gate, exports, sends"] = time.perf_counter() - began
-    began = time.perf_counter()
-    with RunningSimulators(world) as sim:
-        creds = sim.credentials
-        with WeComClient(WeComConfig(sim.base_url, creds["corp_id"], creds["corp_secret"])) as client:
-            written = writeback_tags(warehouse, client)
-    timings[f"activation: WeCom tag writeback ({written.mark_tag_calls:,} mark_tag calls)"] = (
-        time.perf_counter() - began
-    )
-    began = time.perf_counter()
-    render(warehouse, root / "report")
-    timings["analyst report"] = time.perf_counter() - began
-    layers = dbt_layer_timings(root / "warehouse" / "dbt_target")
+    target = root / "warehouse" / "dbt_target"
+    if not any(name.startswith("dbt build") for name in timings) or not (target / "run_results.json").exists():
+        return body
     with duckdb.connect(str(root / "warehouse" / "siyu.duckdb"), read_only=True) as con:
         quality = con.sql("select * from marts.identity_quality").df().iloc[0]
     project = yaml.safe_load((REPO / "dbt_project" / "dbt_project.yml").read_text(encoding="utf-8"))
     link_limit = max(project["vars"]["identity_link_limits"].values())
+    layers = dbt_layer_timings(target)
     return (
-        f"## The pipeline and identity quality at {scale:,} persons\n\n"
-        f"Measured {date.today()} on {platform.machine()}, {os.cpu_count()} cores by "
-        f"`python -m siyu.bench --only quality --scale {scale} --snapshot-every-days {snapshot_every_days or 0}` "
-        f"(seed {seed}).\n\n"
-        f"| step | seconds |\n| --- | --- |\n"
-        + "".join(f"| {name} | {seconds:.1f} |\n" for name, seconds in timings.items())
-        + f"\n| measure | value |\n| --- | --- |\n"
+        body + f"\n| measure | value |\n| --- | --- |\n"
         f"| customers | {int(quality['customers']):,} |\n"
         f"| true persons behind the evaluated identifiers | {int(quality['true_persons']):,} |\n"
         f"| pairwise precision | {quality['pairwise_precision']:.4f} |\n"
@@ -219,6 +182,68 @@ def bench_identity_quality(scale: int, seed: int, snapshot_every_days: int = 7) 
         f"dbt build by layer (sum of node execution times, 2 threads; run_results.json):\n\n"
         f"| layer | seconds |\n| --- | --- |\n" + "".join(f"| {k} | {v:.1f} |\n" for k, v in layers.items())
     )
+
+
+def bench_identity_quality(scale: int, seed: int, snapshot_every_days: int | None = 7) -> str:
+    """The whole pipeline, stage by stage, and identity quality against truth, on a world of `scale`
+    persons: its sources pulled through the real connectors from the simulators (WeCom friendships
+    snapshotted every `snapshot_every_days` days, as a daily ingest_wecom would have kept them), a full
+    dbt build, activation and the report. The stages run as the DAG tasks do, without Airflow's
+    scheduling around them. BENCHMARKS.md is updated after every stage."""
+    from siyu.activation import export_audiences, record_sends, validate_audiences, writeback_tags
+    from siyu.connectors.wecom import WeComClient, WeComConfig
+    from siyu.ingest.replay import land_world
+    from siyu.report import render
+    from siyu.sim.server import RunningSimulators
+    from siyu.transform import dbt_build
+
+    root = pipeline_root(scale)
+    shutil.rmtree(root, ignore_errors=True)
+    world, warehouse = root / "world", root / "warehouse" / "siyu.duckdb"
+    timings: dict[str, float] = {}
+
+    def stage(name: str, step):
+        label = name.split(" (")[0] if "{" in name else name
+        write_section(f"quality-{scale}", pipeline_section(scale, seed, snapshot_every_days, timings, running=label))
+        log.info("bench: %s", name)
+        began = time.perf_counter()
+        result = step()
+        timings[name.format(result=result)] = time.perf_counter() - began
+        return result
+
+    stage("generate the world", lambda: generate(WorldSpec(scale=scale, seed=seed), world))
+
+    def land():
+        with RunningSimulators(world) as sim:
+            return land_world(sim, world, root / "lake", root / "drops", snapshot_every_days)
+
+    counts = stage("land the lake through the simulators", land)
+    timings[f"land the lake ({counts['contact_snapshots']} friendship snapshots + the full pull)"] = timings.pop(
+        "land the lake through the simulators"
+    )
+    result = stage(
+        "dbt build (all models and tests)", lambda: dbt_build(root / "lake", warehouse, truth=world / "truth")
+    )
+    if not result.success:
+        raise RuntimeError(f"dbt build failed: {result.failures}")
+    day = date.fromisoformat(json.loads((world / "world.json").read_text())["start"]).replace(month=12, day=31)
+
+    def activate():
+        validate_audiences(warehouse)
+        export_audiences(warehouse, root / "exports", day, "bench")
+        record_sends(warehouse, day, "bench")
+
+    stage("activation: audience quality gate, exports, sends", activate)
+
+    def writeback():
+        with RunningSimulators(world) as sim:
+            creds = sim.credentials
+            with WeComClient(WeComConfig(sim.base_url, creds["corp_id"], creds["corp_secret"])) as client:
+                return writeback_tags(warehouse, client).mark_tag_calls
+
+    stage("activation: WeCom tag writeback ({result:,} mark_tag calls)", writeback)
+    stage("analyst report", lambda: render(warehouse, root / "report"))
+    return pipeline_section(scale, seed, snapshot_every_days, timings)
 
 
 def main() -> None:
