@@ -192,7 +192,7 @@ def bench_identity_quality(scale: int, seed: int, snapshot_every_days: int | Non
     scheduling around them. BENCHMARKS.md is updated after every stage."""
     from siyu.activation import export_audiences, record_sends, validate_audiences, writeback_tags
     from siyu.connectors.wecom import WeComClient, WeComConfig
-    from siyu.ingest.replay import land_world
+    from siyu.ingest.replay import land_world, replay_request_budget
     from siyu.report import render
     from siyu.sim.server import RunningSimulators
     from siyu.transform import dbt_build
@@ -238,7 +238,10 @@ def bench_identity_quality(scale: int, seed: int, snapshot_every_days: int | Non
     def writeback():
         with RunningSimulators(world) as sim:
             creds = sim.credentials
-            with WeComClient(WeComConfig(sim.base_url, creds["corp_id"], creds["corp_secret"])) as client:
+            config = WeComConfig(
+                sim.base_url, creds["corp_id"], creds["corp_secret"], request_budget=replay_request_budget(scale)
+            )
+            with WeComClient(config) as client:
                 return writeback_tags(warehouse, client).mark_tag_calls
 
     stage("activation: WeCom tag writeback ({result:,} mark_tag calls)", writeback)

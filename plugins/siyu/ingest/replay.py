@@ -22,6 +22,11 @@ from siyu.world.spec import DAY_SECONDS
 log = logging.getLogger(__name__)
 
 
+def replay_request_budget(scale: int) -> int:
+    """Requests one client may make while replaying a world of `scale` persons in one run."""
+    return max(100_000, 4 * scale)
+
+
 def land_world(sim, world: Path, lake: Path, drops: Path, contact_snapshot_every_days: int | None = None) -> dict:
     """Pull everything on the day after the world's last day; with contact_snapshot_every_days, also
     snapshot the WeCom friendships every that many days before it. Returns counts per step."""
@@ -29,7 +34,10 @@ def land_world(sim, world: Path, lake: Path, drops: Path, contact_snapshot_every
     start_ts, end_ts = state.meta["start_ts"], state.meta["end_ts"]
     first_day = date.fromisoformat(state.meta["start"])
     days = (end_ts - start_ts) // DAY_SECONDS
-    config = WeComConfig(sim.base_url, creds["corp_id"], creds["corp_secret"])
+    # A year replayed in one run asks far more than a day's default budget allows (the shop alone needs
+    # one users.info.query per buyer): size it to the world.
+    budget = replay_request_budget(state.meta["scale"])
+    config = WeComConfig(sim.base_url, creds["corp_id"], creds["corp_secret"], request_budget=budget)
     counts: dict = {"contact_snapshots": 0}
     if contact_snapshot_every_days:
         with WeComClient(config) as client:
@@ -47,7 +55,11 @@ def land_world(sim, world: Path, lake: Path, drops: Path, contact_snapshot_every
         counts.update(wecom.pull_statistics(client, lake, run))
     log.info("replay: WeCom pulled: %s", counts)
     youzan = YouzanConfig(
-        sim.base_url, creds["youzan_client_id"], creds["youzan_client_secret"], creds["youzan_kdt_id"]
+        sim.base_url,
+        creds["youzan_client_id"],
+        creds["youzan_client_secret"],
+        creds["youzan_kdt_id"],
+        request_budget=budget,
     )
     with YouzanClient(youzan) as client:
         counts.update(shop.pull_orders(client, lake, run, window=(start_ts, end_ts + 60)))
