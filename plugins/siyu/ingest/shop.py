@@ -15,6 +15,7 @@ from siyu.lake import table_from_rows, write_partition
 log = logging.getLogger(__name__)
 SOURCE = "shop"
 DEFAULT_LOOKBACK_DAYS = 3  # orders change for days after creation (consign, success, refund)
+USERS_PROGRESS_EVERY = 10_000  # a backfill looks up every buyer once: say how far it got
 
 SCHEMAS = {
     "orders": pa.schema(
@@ -126,7 +127,10 @@ def pull_orders(
 def pull_users(client: YouzanClient, lake: Path, run: RunDay, yz_open_ids: list[str]) -> dict[str, int]:
     """Account links for the buyers seen in this run: yz_open_id ↔ mobile, unionid, openid."""
     users = []
-    for yz_open_id in sorted(set(yz_open_ids)):
+    buyers = sorted(set(yz_open_ids))
+    for number, yz_open_id in enumerate(buyers, start=1):
+        if number % USERS_PROGRESS_EVERY == 0:
+            log.info("shop: looked up %d of %d buyers", number, len(buyers))
         for user in client.user(yz_open_id=yz_open_id):
             users.append(
                 {
