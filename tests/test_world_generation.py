@@ -174,10 +174,14 @@ def test_transfers_point_to_active_guides(small_world):
     inherited = q(small_world, "select count(*) as n from wecom_follow_relations where add_way = 202").n[0]
     assert (
         inherited
-        == q(small_world, "select count(*) as n from wecom_transfers where status = 1").n[0]
+        == q(
+            small_world,
+            "select count(distinct (takeover_userid, external_userid)) as n from wecom_transfers where status = 1",
+        ).n[0]
         - q(
             small_world,
-            """select count(*) as n from wecom_transfers t join wecom_follow_relations r
+            """select count(distinct (t.takeover_userid, t.external_userid)) as n
+                          from wecom_transfers t join wecom_follow_relations r
                           on r.userid = t.takeover_userid and r.external_userid = t.external_userid
                           and r.add_way != 202 where t.status = 1""",
         ).n[0]
@@ -240,3 +244,45 @@ def test_behaviour_differs_by_persona(small_world):
     mean_orders = per_buyer.groupby("persona")["orders"].mean()
     assert mean_orders["deep_fan"] > 1.5 * mean_orders["lurker"]
     assert np.isclose(persons["opted_out"].mean(), 0.05, atol=0.02)
+
+
+def test_a_customer_handed_to_one_manager_by_two_resigning_guides_stays_one_friendship():
+    # Found at 1,000,000 persons: two guides of a store resign, both had the same customer, and both hand
+    # their customers to the store manager. WeCom keeps one friendship per member and customer.
+    from siyu.world.spec import DAY_SECONDS
+    from siyu.world.wecom import Relations, Staff, _inherit
+
+    spec = WorldSpec(scale=100, seed=1)
+    first_leaves, second_leaves = spec.start_ts + 100 * DAY_SECONDS, spec.start_ts + 200 * DAY_SECONDS
+    staff = Staff(
+        userid=np.array(["guide00000", "guide00001", "guide00002"]),
+        name=np.array(["a", "b", "c"]),
+        store=np.zeros(3, np.int32),
+        mobile=np.array(["19900000000", "19900000001", "19900000002"]),
+        resigned_at=np.array([-1, first_leaves, second_leaves], np.int64),
+        takeover=np.array([-1, 0, 0], np.int32),
+    )
+    relations = Relations(
+        person=np.array([7, 7, 8], np.int32),
+        guide=np.array([1, 2, 2], np.int32),
+        createtime=np.full(3, spec.start_ts + DAY_SECONDS, np.int64),
+        add_way=np.array([1, 1, 1], np.int16),
+        state=np.array(["", "", ""]),
+        oper_is_customer=np.zeros(3, bool),
+        ended_at=np.full(3, -1, np.int64),
+        end_reason=np.array(["", "", ""], dtype="U20"),
+        remark_mobile=np.array(["", "", ""], dtype="U11"),
+        inherited_from=np.full(3, -1, np.int32),
+    )
+    # Every customer is taken over, whatever the draw: retry seeds until both of person 7's move.
+    for seed in range(50):
+        result = _inherit(
+            spec, Relations(**{k: v.copy() for k, v in vars(relations).items()}), staff, np.random.default_rng(seed)
+        )
+        if (result.end_reason[:2] == "transferred").all():
+            break
+    else:
+        pytest.fail("no seed moved both of person 7's friendships")
+    to_manager = (result.guide == 0) & (result.person == 7)
+    assert to_manager.sum() == 1
+    assert result.createtime[to_manager][0] == first_leaves + DAY_SECONDS, "the earlier takeover stands"

@@ -211,10 +211,14 @@ def _inherit(spec: WorldSpec, rel: Relations, staff: Staff, rng: np.random.Gener
         remark_mobile=rel.remark_mobile[moved],
         inherited_from=rel.guide[moved],
     )
-    # A customer the manager already had stays one friendship: the inherited copy is dropped.
-    keep = ~np.isin(
-        new.person.astype(np.int64) * 1_000_000 + new.guide, rel.person.astype(np.int64) * 1_000_000 + rel.guide
-    )
+    # A customer the manager already had stays one friendship: the inherited copy is dropped. So does the
+    # second copy when two resigning guides hand the same customer to the same manager (WeCom keeps one
+    # friendship per member and customer; the earlier takeover stands).
+    new_key = new.person.astype(np.int64) * 1_000_000 + new.guide
+    keep = ~np.isin(new_key, rel.person.astype(np.int64) * 1_000_000 + rel.guide)
+    by_time = np.lexsort((new.createtime, new_key))
+    first = by_time[np.r_[True, new_key[by_time][1:] != new_key[by_time][:-1]]]
+    keep &= np.isin(np.arange(len(new_key)), first)
     for reason, rows in (("transferred", moved), ("transfer_refused", refused)):
         rel.ended_at[rows] = resign[rows] + DAY_SECONDS
         rel.end_reason[rows] = reason
