@@ -18,7 +18,8 @@ from siyu.world.spec import PERSONA_NAMES_ZH, PERSONAS, WorldSpec
 from siyu.world.tables import flat_array, list_column
 
 log = logging.getLogger(__name__)
-FORMAT_VERSION = 3  # 2: browsing visits name their group or guide, members' phones noted; 3: group links
+FORMAT_VERSION = 4  # 2: browsing visits name their group or guide, members' phones noted; 3: group links;
+# 4: one inherited friendship when two resigning guides hand a customer to the same manager
 
 
 def _write(root: Path, relative: str, data: pa.Table | pd.DataFrame | dict) -> int:
