@@ -7,7 +7,7 @@ import pyarrow as pa
 import pytest
 
 from siyu.lake import write_partition
-from siyu.quality.raw_suites import RawQualityError, validate_frame, validate_partitions
+from siyu.quality.raw_suites import RawQualityError, validate_frame, validate_lake, validate_partitions
 
 
 def test_duplicate_keys_and_bad_values_are_named(tmp_path):
@@ -29,3 +29,27 @@ def test_state_longer_than_30_chars_fails():
     frame = pd.DataFrame({"config_id": ["c1"], "state": ["x" * 31]})
     report = validate_frame("wecom", "contact_ways", "2025-01-01", frame)
     assert not report.success and "expect_column_value_lengths_to_be_between on state" in report.failures[0]
+
+
+def test_a_whole_lake_is_validated_day_by_day_for_pulls_and_at_once_for_store_loads(tmp_path):
+    relation = {"external_userid": ["wm1"], "userid": ["g1"], "createtime": [1_750_000_000], "add_way": [1]}
+    relation["state"] = [""]
+    for dt in ("2025-06-01", "2025-06-02"):  # the same friendship in two daily snapshots is no duplicate
+        write_partition(tmp_path, "wecom", "follow_relations", dt, pa.table(relation), run_id="r", window=(dt, dt))
+    store_frame = {"card_no": ["M1"], "store_id": ["S1"], "registered_at": ["2025-06-01"], "marketing_opt_in": ["Y"]}
+    write_partition(tmp_path, "store", "members", "2025-06-01", pa.table(store_frame), run_id="r", window=("a", "b"))
+    write_partition(tmp_path, "store", "members", "2025-06-02", pa.table(store_frame), run_id="r", window=("a", "b"))
+    with pytest.raises(RawQualityError) as raised:
+        validate_lake(tmp_path)
+    report = str(raised.value)
+    assert "store/members dt=2025-06-01..2025-06-02 (2 partitions)" in report, report
+    assert "wecom" not in report
+
+    doubled = {key: values * 2 for key, values in relation.items()}
+    write_partition(
+        tmp_path, "wecom", "follow_relations", "2025-06-03", pa.table(doubled), run_id="r", window=("a", "b")
+    )
+    with pytest.raises(RawQualityError) as raised:
+        validate_lake(tmp_path)
+    assert "wecom/follow_relations dt=2025-06-03" in str(raised.value)
+    assert "expect_compound_columns_to_be_unique" in str(raised.value)

@@ -187,12 +187,13 @@ def pipeline_section(
 def bench_identity_quality(scale: int, seed: int, snapshot_every_days: int | None = 7) -> str:
     """The whole pipeline, stage by stage, and identity quality against truth, on a world of `scale`
     persons: its sources pulled through the real connectors from the simulators (WeCom friendships
-    snapshotted every `snapshot_every_days` days, as a daily ingest_wecom would have kept them), a full
-    dbt build, activation and the report. The stages run as the DAG tasks do, without Airflow's
-    scheduling around them. BENCHMARKS.md is updated after every stage."""
+    snapshotted every `snapshot_every_days` days, as a daily ingest_wecom would have kept them), the raw
+    quality gates over the lake, a full dbt build, activation and the report. The stages run as the DAG
+    tasks do, without Airflow's scheduling around them. BENCHMARKS.md is updated after every stage."""
     from siyu.activation import export_audiences, record_sends, validate_audiences, writeback_tags
     from siyu.connectors.wecom import WeComClient, WeComConfig
     from siyu.ingest.replay import land_world, replay_request_budget
+    from siyu.quality.raw_suites import validate_lake
     from siyu.report import render
     from siyu.sim.server import RunningSimulators
     from siyu.transform import dbt_build
@@ -221,6 +222,10 @@ def bench_identity_quality(scale: int, seed: int, snapshot_every_days: int | Non
     timings[f"land the lake ({counts['contact_snapshots']} friendship snapshots + the full pull)"] = timings.pop(
         "land the lake through the simulators"
     )
+    reports = stage(
+        "raw quality gates (Great Expectations, {result:,} validations)", lambda: len(validate_lake(root / "lake"))
+    )
+    log.info("bench: %d raw validations passed", reports)
     result = stage(
         "dbt build (all models and tests)", lambda: dbt_build(root / "lake", warehouse, truth=world / "truth")
     )

@@ -198,3 +198,34 @@ def validate_partitions(lake: Path, source: str, partitions: list[tuple[str, str
             lines += [f"  {report.source}/{report.entity} dt={report.dt}:"] + [f"    - {f}" for f in report.failures]
         raise RawQualityError("\n".join(lines))
     return reports
+
+
+def validate_lake(lake: Path) -> list[EntityReport]:
+    """Every raw partition of a lake through the gates, grouped as the ingestion DAGs validate them: a
+    WeCom or shop run validates the day it pulled (one partition per entity), a store run everything it
+    loaded (all partitions of an entity at once). For lakes landed without the DAGs (replay, the bench).
+    Raises RawQualityError after checking every source."""
+    raw = Path(lake) / "raw"
+    reports, errors = [], []
+    for source_dir in sorted(p for p in raw.iterdir() if p.is_dir()):
+        partitions = sorted(
+            (entity_dir.name, dt_dir.name.removeprefix("dt="))
+            for entity_dir in source_dir.iterdir()
+            if entity_dir.is_dir()
+            for dt_dir in entity_dir.glob("dt=*")
+        )
+        if source_dir.name == "store":
+            runs = [partitions]
+        else:
+            by_day: dict[str, list[tuple[str, str]]] = {}
+            for entity, dt in partitions:
+                by_day.setdefault(dt, []).append((entity, dt))
+            runs = list(by_day.values())
+        for run in runs:
+            try:
+                reports += validate_partitions(lake, source_dir.name, run)
+            except RawQualityError as failed:
+                errors.append(str(failed))
+    if errors:
+        raise RawQualityError("\n".join(errors))
+    return reports
