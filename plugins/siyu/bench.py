@@ -111,6 +111,17 @@ def bench_identity(scale: int, seed: int, repeats: int = 3) -> str:
     )
 
 
+def slowest_models(target: Path, count: int = 8) -> list[tuple[str, float]]:
+    """The `count` models that took longest in the last dbt invocation in `target` (run_results.json)."""
+    results = json.loads((target / "run_results.json").read_text(encoding="utf-8"))["results"]
+    models = [
+        (result["unique_id"].split(".", 2)[2], float(result.get("execution_time") or 0.0))
+        for result in results
+        if result["unique_id"].startswith("model.")
+    ]
+    return sorted(models, key=lambda item: -item[1])[:count]
+
+
 def dbt_layer_timings(target: Path) -> dict[str, float]:
     """Seconds per layer of the project (staging, identity, segments, KPIs, audiences, tests) from the
     run_results.json of the last dbt invocation in `target`."""
@@ -180,7 +191,10 @@ def pipeline_section(
         f"\nTarget (issue 5): F1 ≥ 0.99, precision ≥ 0.995, no cluster above the merge limit "
         f"(var identity_link_limits, at most {link_limit} strong identifiers of a type).\n\n"
         f"dbt build by layer (sum of node execution times, 2 threads; run_results.json):\n\n"
-        f"| layer | seconds |\n| --- | --- |\n" + "".join(f"| {k} | {v:.1f} |\n" for k, v in layers.items())
+        f"| layer | seconds |\n| --- | --- |\n"
+        + "".join(f"| {k} | {v:.1f} |\n" for k, v in layers.items())
+        + "\nThe slowest models:\n\n| model | seconds |\n| --- | --- |\n"
+        + "".join(f"| {name} | {seconds:.1f} |\n" for name, seconds in slowest_models(target))
     )
 
 
