@@ -274,7 +274,7 @@ def test_a_customer_handed_to_one_manager_by_two_resigning_guides_stays_one_frie
         remark_mobile=np.array(["", "", ""], dtype="U11"),
         inherited_from=np.full(3, -1, np.int32),
     )
-    # Every customer is taken over, whatever the draw: retry seeds until both of person 7's move.
+    # Whether a customer is taken over is drawn at random: try seeds until both of person 7's move.
     for seed in range(50):
         result = _inherit(
             spec, Relations(**{k: v.copy() for k, v in vars(relations).items()}), staff, np.random.default_rng(seed)

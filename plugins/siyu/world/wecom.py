@@ -215,10 +215,10 @@ def _inherit(spec: WorldSpec, rel: Relations, staff: Staff, rng: np.random.Gener
     # second copy when two resigning guides hand the same customer to the same manager (WeCom keeps one
     # friendship per member and customer; the earlier takeover stands).
     new_key = new.person.astype(np.int64) * 1_000_000 + new.guide
-    keep = ~np.isin(new_key, rel.person.astype(np.int64) * 1_000_000 + rel.guide)
-    by_time = np.lexsort((new.createtime, new_key))
-    first = by_time[np.r_[True, new_key[by_time][1:] != new_key[by_time][:-1]]]
-    keep &= np.isin(np.arange(len(new_key)), first)
+    by_time = np.argsort(new.createtime, kind="stable")
+    keep = np.zeros(len(new_key), bool)
+    keep[by_time[np.unique(new_key[by_time], return_index=True)[1]]] = True  # the earliest copy of each
+    keep &= ~np.isin(new_key, rel.person.astype(np.int64) * 1_000_000 + rel.guide)
     for reason, rows in (("transferred", moved), ("transfer_refused", refused)):
         rel.ended_at[rows] = resign[rows] + DAY_SECONDS
         rel.end_reason[rows] = reason
