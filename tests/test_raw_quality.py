@@ -32,8 +32,13 @@ def test_state_longer_than_30_chars_fails():
 
 
 def test_a_whole_lake_is_validated_day_by_day_for_pulls_and_at_once_for_store_loads(tmp_path):
-    relation = {"external_userid": ["wm1"], "userid": ["g1"], "createtime": [1_750_000_000], "add_way": [1]}
-    relation["state"] = [""]
+    relation = {
+        "external_userid": ["wm1"],
+        "userid": ["g1"],
+        "createtime": [1_750_000_000],
+        "add_way": [1],
+        "state": [""],
+    }
     for dt in ("2025-06-01", "2025-06-02"):  # the same friendship in two daily snapshots is no duplicate
         write_partition(tmp_path, "wecom", "follow_relations", dt, pa.table(relation), run_id="r", window=(dt, dt))
     store_frame = {"card_no": ["M1"], "store_id": ["S1"], "registered_at": ["2025-06-01"], "marketing_opt_in": ["Y"]}

@@ -205,25 +205,21 @@ def validate_lake(lake: Path) -> list[EntityReport]:
     WeCom or shop run validates the day it pulled (one partition per entity), a store run everything it
     loaded (all partitions of an entity at once). For lakes landed without the DAGs (replay, the bench).
     Raises RawQualityError after checking every source."""
-    raw = Path(lake) / "raw"
+    from siyu.orchestration import RAW_ENTITIES
+
     reports, errors = [], []
-    for source_dir in sorted(p for p in raw.iterdir() if p.is_dir()):
+    for source, entities in RAW_ENTITIES.items():
         partitions = sorted(
-            (entity_dir.name, dt_dir.name.removeprefix("dt="))
-            for entity_dir in source_dir.iterdir()
-            if entity_dir.is_dir()
-            for dt_dir in entity_dir.glob("dt=*")
+            (entity, written.parent.name.removeprefix("dt="))
+            for entity in entities
+            for written in (Path(lake) / "raw" / source / entity).glob("dt=*/part-0.parquet")
         )
-        if source_dir.name == "store":
-            runs = [partitions]
-        else:
-            by_day: dict[str, list[tuple[str, str]]] = {}
-            for entity, dt in partitions:
-                by_day.setdefault(dt, []).append((entity, dt))
-            runs = list(by_day.values())
-        for run in runs:
+        runs: dict[str, list[tuple[str, str]]] = {}
+        for entity, dt in partitions:
+            runs.setdefault("all" if source == "store" else dt, []).append((entity, dt))
+        for run in runs.values():
             try:
-                reports += validate_partitions(lake, source_dir.name, run)
+                reports += validate_partitions(lake, source, run)
             except RawQualityError as failed:
                 errors.append(str(failed))
     if errors:
