@@ -28,13 +28,16 @@ class LakeNotReady(RuntimeError):
     """A raw entity the models read has no partition yet."""
 
 
-def missing_entities(lake: Path) -> list[str]:
+def missing_entities(lake: Path, sources: tuple[str, ...] | None = None) -> list[str]:
+    """Raw entities of the brand's sources (default: SIYU_SOURCES / SIYU_CONFIG) with no partition yet."""
+    from siyu.config import load_settings
     from siyu.orchestration import RAW_ENTITIES
 
+    sources = load_settings().sources if sources is None else sources
     return [
         f"{source}/{entity}"
-        for source, entities in RAW_ENTITIES.items()
-        for entity in entities
+        for source in sources
+        for entity in RAW_ENTITIES[source]
         if not any((Path(lake) / "raw" / source / entity).glob("dt=*/part-0.parquet"))
     ]
 
@@ -45,13 +48,30 @@ def dbt_build(
     truth: Path | None = None,
     select: str | None = None,
     extra_args: list[str] | None = None,
+    dbt_vars: dict | None = None,
 ) -> BuildResult:
-    """Build (models and tests). DuckDB allows one writer per file, so this is the only writer."""
+    """Build (models and tests). DuckDB allows one writer per file, so this is the only writer.
+    The brand's settings (siyu.config) become dbt vars; `dbt_vars` adds a run's own (e.g. snapshot_date)."""
+    import json
+
+    import yaml
     from dbt.cli.main import dbtRunner
 
-    missing = missing_entities(lake)
+    from siyu.config import dbt_vars as settings_vars
+    from siyu.config import load_settings
+
+    settings = load_settings()
+    extra_args = list(extra_args or [])
+    if "--vars" in extra_args:  # a caller's --vars joins the settings' instead of replacing them
+        at = extra_args.index("--vars")
+        dbt_vars = {**(dbt_vars or {}), **yaml.safe_load(extra_args[at + 1])}
+        del extra_args[at : at + 2]
+    missing = missing_entities(lake, settings.sources)
     if missing:
-        raise LakeNotReady(f"no raw data yet for {', '.join(missing)} in {lake}: run the ingestion DAGs first")
+        raise LakeNotReady(
+            f"no raw data yet for {', '.join(missing)} in {lake}: run the ingestion DAGs of these sources first, "
+            f"or leave the source out of SIYU_SOURCES (now {','.join(settings.sources)})"
+        )
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     os.environ["SIYU_LAKE_DIR"] = str(Path(lake).resolve())
     os.environ["SIYU_WAREHOUSE"] = str(Path(warehouse).resolve())
@@ -67,7 +87,9 @@ def dbt_build(
         str(PROJECT_DIR),
         "--target-path",
         str(Path(warehouse).resolve().parent / "dbt_target"),
-        *(extra_args or []),
+        "--vars",
+        json.dumps(settings_vars(settings, dbt_vars), ensure_ascii=False, default=str),
+        *extra_args,
     ]
     if select:
         args += ["--select", select]

@@ -1,0 +1,104 @@
+"""A brand's settings in one place: which sources it has, its time zone, and the dbt vars it changes
+(as-of date, RFM window, CLV horizon, thresholds). DAGs, `dbt_build` and the CLI all read them here.
+
+Where they come from, later ones winning:
+1. the defaults below and the vars in `dbt_project/dbt_project.yml`;
+2. a YAML file named by `SIYU_CONFIG` (see README "Configuration");
+3. the environment: `SIYU_SOURCES` (comma-separated, e.g. `store,wecom`), `SIYU_TIMEZONE`.
+
+Kept light (yaml and the standard library): DAG files read it at parse time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+ALL_SOURCES = ("wecom", "shop", "store")
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+
+
+class ConfigError(ValueError):
+    """The brand's settings cannot be used as written."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    sources: tuple[str, ...] = ALL_SOURCES
+    timezone: str = DEFAULT_TIMEZONE
+    # dbt vars the brand overrides (names as in dbt_project.yml); passed to every dbt build.
+    dbt_vars: dict = field(default_factory=dict)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def has(self, source: str) -> bool:
+        return source in self.sources
+
+
+def _parse_sources(value, origin: str) -> tuple[str, ...]:
+    names = [part.strip().lower() for part in value.split(",")] if isinstance(value, str) else list(value or [])
+    names = [name for name in names if name]
+    unknown = sorted(set(names) - set(ALL_SOURCES))
+    if unknown:
+        raise ConfigError(f"{origin}: unknown source(s) {', '.join(unknown)}; known: {', '.join(ALL_SOURCES)}")
+    if not names:
+        raise ConfigError(f"{origin}: names no source; a brand has at least one of {', '.join(ALL_SOURCES)}")
+    return tuple(source for source in ALL_SOURCES if source in names)
+
+
+def _check_timezone(name: str, origin: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise ConfigError(f"{origin}: unknown time zone {name!r} (an IANA name such as Asia/Shanghai)") from error
+    return name
+
+
+def load_settings(environ: dict | None = None) -> Settings:
+    """The settings in force for this process (file named by SIYU_CONFIG, then the environment)."""
+    environ = os.environ if environ is None else environ
+    return _load(environ.get("SIYU_CONFIG", ""), environ.get("SIYU_SOURCES", ""), environ.get("SIYU_TIMEZONE", ""))
+
+
+@lru_cache(maxsize=8)
+def _load(config_path: str, sources_env: str, timezone_env: str) -> Settings:
+    sources: tuple[str, ...] = ALL_SOURCES
+    timezone = DEFAULT_TIMEZONE
+    dbt_vars: dict = {}
+    if config_path:
+        import yaml
+
+        path = Path(config_path)
+        if not path.is_file():
+            raise ConfigError(f"SIYU_CONFIG={config_path}: no such file")
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(document, dict):
+            raise ConfigError(f"{path}: expected a mapping of settings")
+        unknown = sorted(set(document) - {"sources", "timezone", "vars"})
+        if unknown:
+            raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: sources, timezone, vars")
+        if "sources" in document:
+            sources = _parse_sources(document["sources"], f"{path}: sources")
+        if "timezone" in document:
+            timezone = _check_timezone(str(document["timezone"]), f"{path}: timezone")
+        dbt_vars = dict(document.get("vars") or {})
+    if sources_env.strip():
+        sources = _parse_sources(sources_env, "SIYU_SOURCES")
+    if timezone_env.strip():
+        timezone = _check_timezone(timezone_env.strip(), "SIYU_TIMEZONE")
+    return Settings(sources=sources, timezone=timezone, dbt_vars=dbt_vars)
+
+
+def dbt_vars(settings: Settings, overrides: dict | None = None) -> dict:
+    """The vars a dbt build gets: the brand's, its time zone and sources, then a run's own (as-of date)."""
+    return {
+        **settings.dbt_vars,
+        "timezone": settings.timezone,
+        "sources": list(settings.sources),
+        **(overrides or {}),
+    }
