@@ -14,7 +14,7 @@ import pandas as pd
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from siyu.sim.faults import FaultPlan, inject
+from siyu.sim.faults import FaultPlan, PayloadFault, inject
 from siyu.sim.tokens import TokenStore
 from siyu.sim.world_state import WorldState, credentials
 
@@ -45,6 +45,26 @@ DEFAULTS = {
     "list": {"external_userid": []},
     "batch/get_by_user": {"external_contact_list": []},
     "groupchat/list": {"group_chat_list": []},
+}
+# The documented key each answer's payload faults act on (faults.PAYLOAD_FAULT_KINDS).
+PAYLOAD_KEYS = {
+    "gettoken": "access_token",
+    "get_follow_user_list": "follow_user",
+    "list": "external_userid",
+    "get": "external_contact",
+    "batch/get_by_user": "external_contact_list",
+    "get_corp_tag_list": "tag_group",
+    "add_corp_tag": "tag_group",
+    "groupchat/list": "group_chat_list",
+    "groupchat/get": "group_chat",
+    "get_user_behavior_data": "behavior_data",
+    "groupchat/statistic": "items",
+    "groupchat/statistic_group_by_day": "items",
+    "list_contact_way": "contact_way",
+    "get_contact_way": "contact_way",
+    "get_unassigned_list": "info",
+    "transfer_result": "customer",
+    "resigned/transfer_result": "customer",
 }
 
 
@@ -136,7 +156,7 @@ class WeComSimulator:
     # ---- plumbing --------------------------------------------------------------------------------
     async def gettoken(self, request: Request) -> Response:
         fault = await self._fault("gettoken")
-        if fault is not None:
+        if fault is not None and not isinstance(fault, PayloadFault):
             return fault
         corpid = request.query_params.get("corpid")
         secret = request.query_params.get("corpsecret")
@@ -147,7 +167,10 @@ class WeComSimulator:
         if secret != self.creds["corp_secret"]:
             return wecom_error(40001)
         token, expires_in = self.tokens.issue(f"wecom:{corpid}")
-        return ok(access_token=token, expires_in=expires_in)
+        payload = {"access_token": token, "expires_in": expires_in}
+        if fault is not None:
+            payload = fault.apply(payload, PAYLOAD_KEYS["gettoken"])
+        return ok(**payload)
 
     async def dispatch(self, path: str, request: Request) -> Response:
         route = self._routes.get(path)
@@ -157,7 +180,7 @@ class WeComSimulator:
         endpoint = path.removeprefix("externalcontact/")
         self.calls[endpoint] = self.calls.get(endpoint, 0) + 1
         fault = await self._fault(endpoint)
-        if fault is not None:
+        if fault is not None and not isinstance(fault, PayloadFault):
             return fault
         # The token is checked first, and only in the query string.
         token_state = self.tokens.check(request.query_params.get("access_token"))
@@ -177,11 +200,17 @@ class WeComSimulator:
             body = dict(request.query_params)
         try:
             with self.state.lock:
-                return handler(body)
+                response = handler(body)
         except BadRequest as error:
             return wecom_error(error.errcode, endpoint, error.detail)
+        if fault is not None:
+            payload = json.loads(response.body)
+            if payload.get("errcode") == 0:
+                payload = fault.apply(payload, PAYLOAD_KEYS.get(endpoint), str(body.get("cursor") or ""))
+            response = JSONResponse(payload)
+        return response
 
-    async def _fault(self, endpoint: str) -> Response | None:
+    async def _fault(self, endpoint: str) -> Response | PayloadFault | None:
         def invalidated() -> Response:
             self.tokens.invalidate_all()
             return wecom_error(40014, endpoint)
@@ -196,6 +225,7 @@ class WeComSimulator:
                     '{"errcode": 0, "errmsg": "ok", "external_', media_type="application/json"
                 ),
             },
+            endpoint,
         )
 
     # ---- customers -------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import pandas as pd
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from siyu.sim.faults import FaultPlan, inject
+from siyu.sim.faults import FaultPlan, PayloadFault, inject
 from siyu.sim.tokens import TokenStore
 from siyu.sim.world_state import WorldState, credentials
 from siyu.world.spec import CHINA_TZ
@@ -28,6 +28,12 @@ SOURCE_ENTRANCE = {
     "search": "search",
     "ads": "ads",
     "referral": "share",
+}
+# The documented key each answer's payload faults act on (faults.PAYLOAD_FAULT_KINDS).
+PAYLOAD_KEYS = {
+    "auth/token": "access_token",
+    "youzan.trades.sold.get": "full_order_info_list",
+    "youzan.users.info.query": "user_list",
 }
 
 
@@ -77,7 +83,7 @@ class YouzanSimulator:
             }
         )
 
-    async def _fault(self) -> Response | None:
+    async def _fault(self, endpoint: str) -> Response | PayloadFault | None:
         def gateway(code: int, message: str) -> Response:
             return JSONResponse({"gw_err_resp": {"err_code": code, "err_msg": message}})
 
@@ -96,11 +102,12 @@ class YouzanSimulator:
                     media_type="application/json",
                 ),
             },
+            endpoint,
         )
 
     async def token(self, request: Request) -> Response:
-        fault = await self._fault()
-        if fault is not None:
+        fault = await self._fault("auth/token")
+        if fault is not None and not isinstance(fault, PayloadFault):
             return fault
         try:
             body = json.loads(await request.body() or b"{}")
@@ -116,19 +123,20 @@ class YouzanSimulator:
         if str(body.get("grant_id")) != self.creds["youzan_kdt_id"]:
             return self.envelope(None, 4006, "店铺未授权")
         token, expires_in = self.tokens.issue(f"youzan:{body['grant_id']}")
-        return self.envelope(
-            {
-                "access_token": token,
-                "expires": int((time.time() + expires_in) * 1000),
-                "scope": "trade user",
-                "authority_id": self.creds["youzan_kdt_id"],
-            }
-        )
+        data = {
+            "access_token": token,
+            "expires": int((time.time() + expires_in) * 1000),
+            "scope": "trade user",
+            "authority_id": self.creds["youzan_kdt_id"],
+        }
+        if fault is not None:
+            data = fault.apply(data, PAYLOAD_KEYS["auth/token"])
+        return self.envelope(data)
 
     async def call(self, method: str, version: str, request: Request) -> Response:
         self.calls[method] = self.calls.get(method, 0) + 1
-        fault = await self._fault()
-        if fault is not None:
+        fault = await self._fault(method)
+        if fault is not None and not isinstance(fault, PayloadFault):
             return fault
         state = self.tokens.check(request.query_params.get("access_token"))
         if state != "ok":
@@ -150,7 +158,10 @@ class YouzanSimulator:
             return self.envelope(None, 4000, "请求体不是合法的 JSON")
         try:
             with self.state.lock:
-                return self.envelope(handler(params))
+                data = handler(params)
+            if fault is not None:
+                data = fault.apply(data, PAYLOAD_KEYS.get(method))
+            return self.envelope(data)
         except YouzanError as error:
             return self.envelope(error.data, error.code, error.message)
 
