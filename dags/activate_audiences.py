@@ -1,7 +1,9 @@
 """
 ### activate_audiences: audiences out to activation tools, computed tags back to WeCom
 
-Scheduled on the audience Assets `transform` publishes, so it runs after every warehouse build.
+Scheduled on the audience Assets `transform` publishes, so it runs after every warehouse build. The
+export day is the as-of day the triggering events announce (the audiences' `computed_on`); a run started
+by hand uses the `day` param, else the audiences' own as-of day in the warehouse.
 
 - **validate**: a Great Expectations suite per audience (no suppressed customer, no duplicate, the
   channel's fields present). One failing audience stops every export.
@@ -19,7 +21,20 @@ from __future__ import annotations
 
 from airflow.sdk import Asset, dag, get_current_context, task
 
-from siyu.orchestration import AUDIENCES, DEFAULT_ARGS, START_DATE, audience_assets, run_day
+from siyu.orchestration import AUDIENCES, DEFAULT_ARGS, START_DATE, announced, audience_assets, day_param
+
+
+def _export_day(context):
+    """The day exported: the as-of day transform announced, else the `day` param, else the warehouse's."""
+    from siyu.activation import audiences_as_of
+    from siyu.ingest.run_day import RunDay, explicit_day, parse_day
+    from siyu.transform import warehouse_path
+
+    days = sorted({event["as_of"] for event in announced(context) if event.get("as_of")})
+    chosen = explicit_day(context) or (days[-1] if days else None) or audiences_as_of(warehouse_path())
+    if chosen is None:
+        raise ValueError("no audiences computed yet (empty warehouse): run transform first, or pass a day")
+    return RunDay(day=parse_day(chosen), run_id=context["run_id"])
 
 
 @dag(
@@ -31,6 +46,9 @@ from siyu.orchestration import AUDIENCES, DEFAULT_ARGS, START_DATE, audience_ass
     default_args=DEFAULT_ARGS,
     tags=["siyu", "activation", "wecom"],
     doc_md=__doc__,
+    params={"day": day_param()},
+    # Runs only when transform publishes audiences: safe to leave unpaused from the start.
+    is_paused_upon_creation=False,
 )
 def activate_audiences():
     @task
@@ -46,7 +64,7 @@ def activate_audiences():
         from siyu.settings import exports_dir
         from siyu.transform import warehouse_path
 
-        run = run_day(get_current_context())
+        run = _export_day(get_current_context())
         manifests = export_audiences(warehouse_path(), exports_dir(), run.day, run.run_id)
         return {audience: manifest["rows"] for audience, manifest in manifests.items()}
 
@@ -55,7 +73,7 @@ def activate_audiences():
         from siyu.activation import record_sends as record
         from siyu.transform import warehouse_path
 
-        run = run_day(get_current_context())
+        run = _export_day(get_current_context())
         return record(warehouse_path(), run.day, run.run_id)
 
     @task

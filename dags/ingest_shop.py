@@ -1,7 +1,10 @@
 """
 ### ingest_shop: Youzan orders and buyers into the raw lake
 
-Runs daily at 00:00 China time for the day that just ended (`dt`).
+Runs daily at 00:00 in the brand's time zone (SIYU_TIMEZONE, default Asia/Shanghai) for the day that
+just ended (`dt`). A run started by hand with no date ingests the day before it was triggered; the
+`day` param (or conf `{"day": "YYYY-MM-DD"}`) chooses one; `airflow backfill create --dag-id ingest_shop
+--from-date A --to-date B` ingests the days A..B.
 
 - **pull_orders**: orders whose update time falls in the day, plus a lookback (`lookback_days`,
   default 3) for late changes (consign, success, refund) → `shop/orders`, `shop/order_items`,
@@ -18,7 +21,17 @@ from __future__ import annotations
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from siyu.orchestration import DEFAULT_ARGS, RAW_ENTITIES, START_DATE, raw_assets, run_day
+from siyu.orchestration import (
+    DEFAULT_ARGS,
+    RAW_ENTITIES,
+    START_DATE,
+    announce,
+    daily_schedule,
+    day_param,
+    raw_assets,
+    run_day,
+    source_doc,
+)
 
 SOURCE = "shop"
 
@@ -38,14 +51,15 @@ def _lake():
 
 @dag(
     dag_id="ingest_shop",
-    schedule="0 0 * * *",
+    schedule=daily_schedule(SOURCE),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     tags=["siyu", "ingest", "shop"],
-    doc_md=__doc__,
+    doc_md=source_doc(SOURCE, __doc__),
     params={
+        "day": day_param(),
         "start": Param(None, type=["null", "string"], description="backfill window start, yyyy-MM-dd HH:mm:ss"),
         "end": Param(None, type=["null", "string"], description="backfill window end, yyyy-MM-dd HH:mm:ss"),
         "lookback_days": Param(3, type="integer", minimum=0, description="days re-read for late updates"),
@@ -90,7 +104,10 @@ def ingest_shop():
 
     @task(outlets=raw_assets(SOURCE))
     def publish(counts: dict) -> None:
-        print(f"published {SOURCE} raw entities: {counts}")
+        context = get_current_context()
+        day = run_day(context)
+        announce(context, raw_assets(SOURCE), {"source": SOURCE, "day": day.dt, "rows": counts})
+        print(f"published {SOURCE} raw entities for {day.dt}: {counts}")
 
     publish(validate(pull_users(pull_orders())))
 

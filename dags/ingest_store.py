@@ -18,20 +18,21 @@ from __future__ import annotations
 
 from airflow.sdk import dag, get_current_context, task
 
-from siyu.orchestration import DEFAULT_ARGS, START_DATE, raw_assets, run_day
+from siyu.orchestration import DEFAULT_ARGS, SETTINGS, START_DATE, announce, raw_assets, run_day, source_doc
 
 SOURCE = "store"
 
 
 @dag(
     dag_id="ingest_store",
-    schedule="0 * * * *",
+    # By arrival, not by date: every run loads whatever files are new, so one schedule suits any history.
+    schedule="0 * * * *" if SETTINGS.has(SOURCE) else None,
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     tags=["siyu", "ingest", "store"],
-    doc_md=__doc__,
+    doc_md=source_doc(SOURCE, __doc__),
 )
 def ingest_store():
     @task
@@ -51,6 +52,7 @@ def ingest_store():
 
     @task(outlets=raw_assets(SOURCE))
     def publish(counts: dict) -> None:
+        announce(get_current_context(), raw_assets(SOURCE), {"source": SOURCE, "rows": counts})
         print(f"published {SOURCE} raw entities: {counts}")
 
     publish(validate(load_new_files()))

@@ -1,7 +1,11 @@
 """
 ### ingest_wecom: WeCom customer contact into the raw lake
 
-Runs daily at 00:00 China time for the day that just ended (`dt`).
+Runs daily at 00:00 in the brand's time zone (SIYU_TIMEZONE, default Asia/Shanghai) for the day that
+just ended (`dt`). A run started by hand (UI, REST API, CLI) with no date ingests the day before it was
+triggered; set the `day` param (or conf `{"day": "YYYY-MM-DD"}`) to choose one, or backfill a range:
+`airflow backfill create --dag-id ingest_wecom --from-date 2025-12-29 --to-date 2025-12-31` ingests
+those three days. WeCom keeps statistics for about 180 days and refuses days after "today" (errcode 40058).
 
 - **snapshot_contacts**: every guide's friendships (`batch/get_by_user`) → `wecom/follow_relations`,
   `wecom/external_contacts`.
@@ -21,7 +25,17 @@ from __future__ import annotations
 
 from airflow.sdk import dag, get_current_context, task
 
-from siyu.orchestration import DEFAULT_ARGS, RAW_ENTITIES, START_DATE, raw_assets, run_day
+from siyu.orchestration import (
+    DEFAULT_ARGS,
+    RAW_ENTITIES,
+    START_DATE,
+    announce,
+    daily_schedule,
+    day_param,
+    raw_assets,
+    run_day,
+    source_doc,
+)
 
 SOURCE = "wecom"
 
@@ -41,13 +55,14 @@ def _lake():
 
 @dag(
     dag_id="ingest_wecom",
-    schedule="0 0 * * *",
+    schedule=daily_schedule(SOURCE),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     tags=["siyu", "ingest", "wecom"],
-    doc_md=__doc__,
+    doc_md=source_doc(SOURCE, __doc__),
+    params={"day": day_param()},
 )
 def ingest_wecom():
     @task
@@ -88,7 +103,10 @@ def ingest_wecom():
 
     @task(outlets=raw_assets(SOURCE))
     def publish(counts: dict) -> None:
-        print(f"published {SOURCE} raw entities: {counts}")
+        context = get_current_context()
+        day = run_day(context)
+        announce(context, raw_assets(SOURCE), {"source": SOURCE, "day": day.dt, "rows": counts})
+        print(f"published {SOURCE} raw entities for {day.dt}: {counts}")
 
     publish(validate(snapshot_contacts(), snapshot_groups(), snapshot_directory(), pull_statistics()))
 

@@ -1,37 +1,53 @@
 """
 ### transform: the dbt project on DuckDB, when the raw lake has landed
 
-Scheduled on the raw Assets of all three ingestion DAGs: it runs once each source has published
-since the last run. One task runs `dbt build` (models and their tests) in-process: DuckDB allows one
-writer per database file, and one build is the cheapest way to honour that (docs/decisions.md).
+Scheduled on the raw Assets of the brand's sources (SIYU_SOURCES, default all three): it runs once
+each of them has published since the last run. A source the brand does not have is not waited for, and
+the models that read it build empty (README "Choosing your sources"). One task runs `dbt build`
+(models and their tests) in-process: DuckDB allows one writer per database file, and one build is the
+cheapest way to honour that (docs/decisions.md).
 
 - **build_warehouse**: `dbt build` of `dbt_project/` into `SIYU_WAREHOUSE`
-  (default `data/warehouse/siyu.duckdb`), reading `SIYU_LAKE_DIR`. A failing model or test fails the
-  task, naming each failure.
+  (default `data/warehouse/siyu.duckdb`), reading `SIYU_LAKE_DIR`, with the brand's settings as dbt vars
+  (siyu.config). Param `as_of` (YYYY-MM-DD) builds segments and audiences as of that day (dbt var
+  `snapshot_date`); empty = the day of the latest paid order. A failing model or test fails the task,
+  naming each failure.
 - **report_identity_quality**: logs `marts.identity_quality` (customers, largest cluster, excluded
   values, and precision/recall/F1 when `SIYU_TRUTH_DIR` points at a generated world's truth).
-- **publish**: emits the mart Assets and one Asset per audience table; activate_audiences is scheduled
-  on the audience Assets.
+- **publish**: emits the mart Assets and one Asset per audience table, each event carrying the as-of
+  day the audiences were computed for; activate_audiences is scheduled on the audience Assets and
+  exports for that day.
 """
 
 from __future__ import annotations
 
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import Asset, Param, dag, get_current_context, task
 
-from siyu.orchestration import DEFAULT_ARGS, START_DATE, audience_assets, raw_assets
+from siyu.orchestration import DEFAULT_ARGS, SETTINGS, START_DATE, announce, announced, audience_assets, raw_assets
 
 MARTS = ("dim_customers", "customer_identifiers", "customer_merges", "fct_orders", "identity_quality")
+MART_ASSETS = [Asset(name=f"mart_{m}", uri=f"siyu://warehouse/marts/{m}", group="siyu_marts") for m in MARTS]
 
 
 @dag(
     dag_id="transform",
-    schedule=[*raw_assets("wecom"), *raw_assets("shop"), *raw_assets("store")],
+    schedule=[asset for source in SETTINGS.sources for asset in raw_assets(source)],
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     tags=["siyu", "transform", "dbt"],
     doc_md=__doc__,
+    params={
+        "as_of": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="build segments and audiences as of this day (YYYY-MM-DD); empty = latest paid order",
+        )
+    },
+    # Runs only when the ingestion DAGs publish: safe to leave unpaused from the start.
+    is_paused_upon_creation=False,
 )
 def transform():
     @task
@@ -42,8 +58,18 @@ def transform():
         from siyu.settings import lake_root
         from siyu.transform import dbt_build, warehouse_path
 
+        context = get_current_context()
+        days = sorted({event["day"] for event in announced(context) if event.get("day")})
+        if days:
+            print(f"raw data published for {', '.join(days)}")
+        as_of = context["params"].get("as_of") or (context["dag_run"].conf or {}).get("as_of")
         truth = os.environ.get("SIYU_TRUTH_DIR")
-        result = dbt_build(lake_root(), warehouse_path(), truth=Path(truth) if truth else None)
+        result = dbt_build(
+            lake_root(),
+            warehouse_path(),
+            truth=Path(truth) if truth else None,
+            dbt_vars={"snapshot_date": as_of} if as_of else None,
+        )
         if not result.success:
             raise RuntimeError("dbt build failed:\n" + "\n".join(f"  - {f}" for f in result.failures))
         return result.results
@@ -59,14 +85,15 @@ def transform():
         print(f"dbt build {results}; identity quality {quality}")
         return {k: (None if v != v else (str(v) if hasattr(v, "isoformat") else v)) for k, v in quality.items()}
 
-    @task(
-        outlets=[
-            *(Asset(name=f"mart_{m}", uri=f"siyu://warehouse/marts/{m}", group="siyu_marts") for m in MARTS),
-            *audience_assets(),
-        ]
-    )
+    @task(outlets=[*MART_ASSETS, *audience_assets()])
     def publish(quality: dict) -> None:
-        print(f"published marts {', '.join(MARTS)}")
+        from siyu.activation import audiences_as_of
+        from siyu.transform import warehouse_path
+
+        context = get_current_context()
+        as_of = audiences_as_of(warehouse_path())
+        announce(context, [*MART_ASSETS, *audience_assets()], {"as_of": as_of and as_of.isoformat()})
+        print(f"published marts {', '.join(MARTS)} and audiences as of {as_of}")
 
     publish(report_identity_quality(build_warehouse()))
 

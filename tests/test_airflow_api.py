@@ -1,15 +1,20 @@
 """`make airflow` for real: `siyu airflow` starts Airflow standalone (api-server, scheduler, dag-processor,
-triggerer on SQLite metadata) beside the simulators of a small world, and siyu's DAGs are listed
-through Airflow's public REST API, as a user's tool would see them."""
+triggerer on SQLite metadata) beside the simulators of a small world, on a port other than 8080. Driven
+only through Airflow's public REST API, as a user's tool would: the ingestion DAGs are unpaused and
+triggered without a logical date, then backfilled over three days; each time the Asset chain must carry on
+by itself: transform (started by the raw Assets), then activate_audiences (started by the audience
+Assets), ending with exports on disk. No `dag.test()`, no logical date handed in."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
@@ -18,49 +23,110 @@ import pytest
 pytestmark = pytest.mark.integration
 SIYU = str(Path(sys.executable).parent / "siyu")
 SIYU_DAGS = {"ingest_wecom", "ingest_shop", "ingest_store", "transform", "activate_audiences"}
+INGEST = ("ingest_wecom", "ingest_shop", "ingest_store")
+AUDIENCES = ("first_order_nudge", "order_push_3", "order_push_5", "win_back_important", "group_invitation")
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if port != 8080:
+            return port
 
 
-def test_make_airflow_serves_siyus_dags_through_the_rest_api(tmp_path):
+class AirflowApi:
+    def __init__(self, base: str, tail):
+        self.base, self.tail, self.headers = base, tail, {}
+
+    def login(self) -> None:
+        token = httpx.get(f"{self.base}/auth/token", timeout=5).json()["access_token"]
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def call(self, method: str, path: str, **kwargs) -> dict:
+        # SQLite metadata on a busy 2-core machine can be slow to answer: reads are retried.
+        for attempt in range(6 if method == "GET" else 1):
+            try:
+                answer = httpx.request(method, f"{self.base}/api/v2{path}", headers=self.headers, timeout=60, **kwargs)
+                break
+            except httpx.TimeoutException:
+                if attempt == 5 or method != "GET":
+                    raise
+                time.sleep(5)
+        assert answer.status_code < 300, f"{method} {path}: {answer.status_code} {answer.text}\n{self.tail()}"
+        return answer.json()
+
+    def runs(self, dag_id: str) -> list[dict]:
+        return self.call("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 100, "order_by": "run_after"})["dag_runs"]
+
+    def wait_for(self, what: str, check, timeout: float) -> object:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = check()
+            if value:
+                return value
+            time.sleep(3)
+        raise AssertionError(f"timed out waiting for {what}\n{self.summary()}\n{self.tail()}")
+
+    def summary(self) -> str:
+        lines = []
+        for dag_id in sorted(SIYU_DAGS):
+            for run in self.runs(dag_id):
+                lines.append(f"{dag_id} {run['dag_run_id']} {run['run_type']} {run['state']} {run.get('conf')}")
+                if run["state"] == "failed":
+                    tis = self.call("GET", f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances")
+                    lines += [f"    {ti['task_id']}: {ti['state']}" for ti in tis["task_instances"]]
+        return "\n".join(lines)
+
+
+def succeeded(api: AirflowApi, dag_id: str, *, after: int = 0, run_type: str | None = None):
+    """The runs of dag_id beyond the first `after` once every one of them has ended; fail fast on failure."""
+
+    def check():
+        runs = [r for r in api.runs(dag_id) if run_type is None or r["run_type"] == run_type]
+        new = runs[after:]
+        failed = [r for r in new if r["state"] == "failed"]
+        assert not failed, f"{dag_id} run failed: {failed}\n{api.summary()}\n{api.tail()}"
+        return new if new and all(r["state"] == "success" for r in new) else None
+
+    return check
+
+
+@pytest.fixture(scope="module")
+def airflow(tmp_path_factory):
+    """`siyu airflow` on a free port other than 8080, on a world of 1,000 persons."""
+    root = tmp_path_factory.mktemp("airflow")
     port = free_port()
-    log = (tmp_path / "airflow.log").open("w")
+    log_path = root / "airflow.log"
+    log = log_path.open("w")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     process = subprocess.Popen(
-        [SIYU, "airflow", "--scale", "2000", "--data-dir", str(tmp_path / "demo"), "--port", str(port)],
+        [SIYU, "airflow", "--scale", "1000", "--data-dir", str(root / "demo"), "--port", str(port)],
         stdout=log,
         stderr=log,
+        env=env,
         start_new_session=True,
     )
-    base = f"http://127.0.0.1:{port}"
 
     def tail() -> str:
-        return (tmp_path / "airflow.log").read_text(errors="replace")[-3000:]
+        return "airflow log tail:\n" + log_path.read_text(errors="replace")[-4000:]
+
+    api = AirflowApi(f"http://127.0.0.1:{port}", tail)
+
+    def dags_listed():
+        assert process.poll() is None, tail()
+        try:
+            api.login()
+            dags = {d["dag_id"]: d for d in api.call("GET", "/dags", params={"limit": 100})["dags"]}
+        except (httpx.HTTPError, ValueError, KeyError, AssertionError):
+            return None
+        return dags if set(dags) >= SIYU_DAGS else None
 
     try:
-        deadline = time.monotonic() + 240
-        dags: dict = {}
-        while time.monotonic() < deadline:
-            assert process.poll() is None, tail()
-            try:
-                token = httpx.get(f"{base}/auth/token", timeout=5).json()["access_token"]
-                answer = httpx.get(
-                    f"{base}/api/v2/dags", headers={"Authorization": f"Bearer {token}"}, params={"limit": 100}
-                )
-                dags = {dag["dag_id"]: dag for dag in answer.json().get("dags", [])}
-                if set(dags) >= SIYU_DAGS:
-                    break
-            except (httpx.HTTPError, ValueError, KeyError):
-                pass
-            time.sleep(3)
-        assert set(dags) >= SIYU_DAGS, tail()
-        assert all("siyu" in {tag["name"] for tag in dags[d]["tags"]} for d in SIYU_DAGS)
-        # The Assets chain: transform waits on the raw Assets, activation on the audience Assets.
-        assert "asset" in (dags["transform"]["timetable_summary"] or "").lower()
-        assert "asset" in (dags["activate_audiences"]["timetable_summary"] or "").lower()
+        api.dags = api.wait_for("siyu's DAGs in the REST API", dags_listed, 300)
+        api.root = root / "demo"
+        yield api
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -68,3 +134,92 @@ def test_make_airflow_serves_siyus_dags_through_the_rest_api(tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
         log.close()
+
+
+def exports_for(root: Path, day: str) -> dict[str, int]:
+    found = {}
+    for audience in AUDIENCES:
+        manifest = root / "exports" / audience / day / "_manifest.json"
+        if manifest.exists():
+            found[audience] = json.loads(manifest.read_text(encoding="utf-8"))["rows"]
+    return found
+
+
+def test_dags_listed_with_the_asset_chain_and_only_asset_dags_unpaused(airflow):
+    dags = airflow.dags
+    assert all("siyu" in {tag["name"] for tag in dags[d]["tags"]} for d in SIYU_DAGS)
+    assert "asset" in (dags["transform"]["timetable_summary"] or "").lower()
+    assert "asset" in (dags["activate_audiences"]["timetable_summary"] or "").lower()
+    # Safe by default: nothing that calls a source runs until the user unpauses it.
+    assert {d for d in SIYU_DAGS if dags[d]["is_paused"]} == set(INGEST)
+
+
+def test_runs_triggered_without_a_logical_date_carry_the_chain_to_exports(airflow):
+    world = json.loads((airflow.root / "world" / "world.json").read_text(encoding="utf-8"))
+    last_day = date.fromisoformat(world["start"]) + timedelta(days=world["days"] - 1)
+    triggered = {}
+    for dag_id in INGEST:
+        # The UI's and a REST client's trigger: no logical date, no conf.
+        run = airflow.call("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None})
+        assert run["logical_date"] is None
+        triggered[dag_id] = run["dag_run_id"]
+    for dag_id in INGEST:
+        airflow.call("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
+    for dag_id, run_id in triggered.items():
+
+        def ended(dag_id=dag_id, run_id=run_id):
+            run = airflow.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
+            assert run["state"] != "failed", f"{dag_id} {run_id} failed\n{airflow.summary()}\n{airflow.tail()}"
+            return run["state"] == "success"
+
+        airflow.wait_for(f"{dag_id} run {run_id}", ended, 600)
+    # The day a dateless run ingests is the day before it was triggered: the world's last day.
+    lake = airflow.root / "lake" / "raw"
+    assert (lake / "wecom" / "follow_relations" / f"dt={last_day}" / "part-0.parquet").exists()
+    assert (lake / "shop" / "orders" / f"dt={last_day}" / "part-0.parquet").exists()
+
+    (transform,) = airflow.wait_for("transform started by the raw Assets", succeeded(airflow, "transform"), 900)[:1]
+    assert transform["run_type"] == "asset_triggered" and transform["logical_date"] is None
+    activations = airflow.wait_for(
+        "activate_audiences started by the audience Assets", succeeded(airflow, "activate_audiences"), 600
+    )
+    assert activations[0]["run_type"] == "asset_triggered"
+    days = sorted(p.name for p in (airflow.root / "exports" / "vip_care").iterdir() if not p.name.startswith("."))
+    assert days, "no export folder"
+    exported = exports_for(airflow.root, days[-1])
+    assert set(exported) == set(AUDIENCES) and sum(exported.values()) > 0, exported
+
+
+def test_a_backfill_over_three_days_lands_each_day_and_carries_the_chain_again(airflow):
+    world = json.loads((airflow.root / "world" / "world.json").read_text(encoding="utf-8"))
+    last_day = date.fromisoformat(world["start"]) + timedelta(days=world["days"] - 1)
+    first = last_day - timedelta(days=4)
+    days = [first + timedelta(days=n) for n in range(3)]
+    transforms_before = len(airflow.runs("transform"))
+    activations_before = len(airflow.runs("activate_audiences"))
+    for dag_id in ("ingest_wecom", "ingest_shop"):
+        airflow.call(
+            "POST",
+            "/backfills",
+            json={
+                "dag_id": dag_id,
+                "from_date": f"{days[0]}T00:00:00+08:00",
+                "to_date": f"{days[-1]}T00:00:00+08:00",
+                "max_active_runs": 1,
+                "reprocess_behavior": "none",
+            },
+        )
+    airflow.call("POST", "/dags/ingest_store/dagRuns", json={"logical_date": None})
+    for dag_id in ("ingest_wecom", "ingest_shop"):
+        runs = airflow.wait_for(f"{dag_id} backfill", succeeded(airflow, dag_id, run_type="backfill"), 900)
+        assert len(runs) == 3, runs
+    lake = airflow.root / "lake" / "raw"
+    for day in days:
+        assert (lake / "wecom" / "user_behavior" / f"dt={day}" / "part-0.parquet").exists(), day
+        assert (lake / "shop" / "orders" / f"dt={day}" / "part-0.parquet").exists(), day
+    airflow.wait_for("transform after the backfill", succeeded(airflow, "transform", after=transforms_before), 900)
+    airflow.wait_for(
+        "activate_audiences after the backfill",
+        succeeded(airflow, "activate_audiences", after=activations_before),
+        600,
+    )

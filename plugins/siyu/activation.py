@@ -41,6 +41,23 @@ def _connect(warehouse: Path, read_only: bool = True):
     return duckdb.connect(str(warehouse), read_only=read_only)
 
 
+def audiences_as_of(warehouse: Path) -> date | None:
+    """The day the warehouse's audiences were computed as of (None before the first build)."""
+    import duckdb
+
+    if not Path(warehouse).exists():
+        return None
+    try:
+        with _connect(warehouse) as con:
+            (day,) = con.sql(
+                "select coalesce((select max(computed_on) from audiences.audience_assignments),"
+                " (select max(snapshot_date) from marts.customer_rfm))"
+            ).fetchone()
+    except duckdb.CatalogException:
+        return None
+    return day
+
+
 def load_audience(con, audience: str) -> pd.DataFrame:
     """The audience with, per row, whether the customer is suppressed for any reason."""
     return con.sql(

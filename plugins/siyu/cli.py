@@ -67,7 +67,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _airflow_standalone(args: argparse.Namespace) -> int:
     from siyu.demo import run_airflow
 
-    return run_airflow(args.scale, args.seed, Path(args.data_dir), args.port)
+    return run_airflow(args.scale, args.seed, Path(args.data_dir), args.port, args.host, args.parallelism)
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -119,7 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     standalone.add_argument("--scale", type=int, default=20_000)
     standalone.add_argument("--seed", type=int, default=42)
     standalone.add_argument("--data-dir", default="data/demo")
-    standalone.add_argument("--port", type=int, default=8080)
+    standalone.add_argument("--port", type=int, default=8080, help="API server and UI port (default 8080)")
+    standalone.add_argument(
+        "--host", default="127.0.0.1", help="address the API server binds (default 127.0.0.1: this machine only)"
+    )
+    standalone.add_argument("--parallelism", type=int, default=4, help="tasks run at once (default 4)")
     standalone.set_defaults(func=_airflow_standalone)
 
     html_report = commands.add_parser("report", help="render the analyst report (static HTML) from the marts")

@@ -8,9 +8,11 @@ import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from siyu.lake import summary
@@ -36,7 +38,8 @@ def _ensure_world(spec: WorldSpec, world_dir: Path) -> dict:
     meta_path = world_dir / "world.json"
     if meta_path.exists():
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        if (meta["scale"], meta["seed"], meta.get("format_version")) == (spec.scale, spec.seed, FORMAT_VERSION):
+        wanted = (spec.scale, spec.seed, FORMAT_VERSION, spec.start.isoformat())
+        if (meta["scale"], meta["seed"], meta.get("format_version"), meta.get("start")) == wanted:
             _step(1, "world already generated at %s (scale %d, seed %d)", world_dir, spec.scale, spec.seed)
             return meta
     for stale in ("world", "drops", "lake", "warehouse", "exports", "airflow", "report", "dbt_docs"):
@@ -286,13 +289,28 @@ def run_demo(scale: int, seed: int, data_dir: Path) -> int:
     return 0
 
 
-def run_airflow(scale: int, seed: int, data_dir: Path, port: int = 8080) -> int:
+def world_ending(last_day: date, scale: int, seed: int) -> WorldSpec:
+    """A year-long world whose last day is `last_day`, so the simulators' clock and the scheduler's agree."""
+    days = WorldSpec(scale=scale, seed=seed).days
+    return WorldSpec(scale=scale, seed=seed, start=last_day - timedelta(days=days - 1))
+
+
+def run_airflow(
+    scale: int, seed: int, data_dir: Path, port: int = 8080, host: str = "127.0.0.1", parallelism: int = 4
+) -> int:
     """`make airflow`: Airflow standalone (api-server, scheduler, dag-processor, triggerer) with siyu's
-    DAGs, connections pointing at the simulators of the demo world, and the demo's folders; every local
-    user is an admin (simple auth manager), so the UI opens without a password. Ctrl-C stops it all."""
+    DAGs, connections pointing at the simulators, and the demo's folders; every local user is an admin
+    (simple auth manager), so the UI opens without a password. Ctrl-C stops it all.
+
+    The world generated for it ends yesterday (brand time zone) and the simulators' clock stands at this
+    morning, so a scheduled run, a run triggered with no date and a backfill of recent days all ask the
+    simulators for days they have."""
+    from siyu.config import load_settings
+
     data_dir = data_dir.resolve()
     world_dir = data_dir / "world"
-    meta = _ensure_world(WorldSpec(scale=scale, seed=seed), world_dir)
+    yesterday = datetime.now(load_settings().tz).date() - timedelta(days=1)
+    meta = _ensure_world(world_ending(yesterday, scale, seed), world_dir)
     drops_dir = data_dir / "drops"
     if not (drops_dir / "tracking").exists():
         write_store_drops(world_dir, drops_dir)
@@ -300,19 +318,44 @@ def run_airflow(scale: int, seed: int, data_dir: Path, port: int = 8080) -> int:
         write_visits(world_dir, drops_dir)
     with RunningSimulators(world_dir, now=meta["end_ts"] + 60) as sim:
         env = _airflow_env(data_dir, sim)
+        base_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
         env.update(
             {
                 # standalone starts its components as `airflow ...` from PATH: the venv's comes first.
                 "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+                "AIRFLOW__API__HOST": host,
                 "AIRFLOW__API__PORT": str(port),
+                # Tasks reach the API server's execution API here, not at the default localhost:8080
+                # (which on another port is nothing, or another Airflow).
+                "AIRFLOW__API__BASE_URL": base_url,
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base_url}/execution/",
+                # LocalExecutor starts one worker per parallelism slot; siyu's DAGs run at most 4 tasks at once.
+                "AIRFLOW__CORE__PARALLELISM": str(parallelism),
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+                # Naive dates (e.g. a backfill's from/to) read in the brand's time zone, not UTC.
+                "AIRFLOW__CORE__DEFAULT_TIMEZONE": load_settings().timezone,
             }
         )
-        log.info("simulators at %s; Airflow UI at http://localhost:%d (Ctrl-C stops)", sim.base_url, port)
-        log.info("trigger ingest_shop, ingest_wecom and ingest_store: their Assets start transform, then activation")
+        last_day = meta["start"] and (date.fromisoformat(meta["start"]) + timedelta(days=meta["days"] - 1))
+        for line in (
+            f"simulators at {sim.base_url}; the world's last day is {last_day} (yesterday)",
+            f"Airflow UI at {base_url} (Ctrl-C stops everything)",
+            "transform and activate_audiences are unpaused: they run when the ingestion DAGs publish",
+            "unpause ingest_wecom, ingest_shop and ingest_store (or Trigger each with 'unpause on trigger'):",
+            f"  each ingests yesterday ({last_day}); for another day set the 'day' param when triggering",
+        ):
+            log.info(line)
         airflow = str(Path(sys.executable).parent / "airflow")
+        process = subprocess.Popen([airflow, "standalone"], env=env)
         try:
-            return subprocess.run([airflow, "standalone"], env=env).returncode
+            return process.wait()
         except KeyboardInterrupt:
+            log.info("stopping Airflow (waiting for its components to exit)")
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.terminate()
+                process.wait(timeout=30)
             return 0

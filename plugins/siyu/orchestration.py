@@ -7,8 +7,13 @@ from datetime import timedelta
 
 import pendulum
 
-TIMEZONE = "Asia/Shanghai"
-START_DATE = pendulum.datetime(2025, 1, 1, tz=TIMEZONE)
+from siyu.config import load_settings
+
+SETTINGS = load_settings()
+TIMEZONE = SETTINGS.timezone
+# Early enough for any history a brand imports (siyu accepts dates from 1990); catchup stays off, so a
+# new DAG does not schedule decades of runs: history comes in by backfill or `siyu import`.
+START_DATE = pendulum.datetime(1990, 1, 1, tz=TIMEZONE)
 DEFAULT_ARGS = {
     "owner": "siyu",
     "retries": 2,
@@ -47,11 +52,51 @@ def raw_assets(source: str) -> list:
     ]
 
 
-def run_day(context) -> object:
-    """The RunDay of a task's run (see siyu.ingest.run_day)."""
-    from siyu.ingest.run_day import run_day_for
+def daily_schedule(source: str):
+    """A daily data interval [00:00, next 00:00) in the brand's time zone, run when it ends; None (not
+    scheduled, trigger by hand only) for a source the brand does not have (SIYU_SOURCES)."""
+    from airflow.sdk import CronDataIntervalTimetable
 
-    return run_day_for(context["logical_date"], context["run_id"])
+    if not SETTINGS.has(source):
+        return None
+    return CronDataIntervalTimetable("0 0 * * *", timezone=TIMEZONE)
+
+
+def source_doc(source: str, doc: str) -> str:
+    if SETTINGS.has(source):
+        return doc
+    return f"**Not scheduled: `{source}` is not among this brand's sources (SIYU_SOURCES).**\n\n{doc}"
+
+
+def day_param():
+    from airflow.sdk import Param
+
+    return Param(
+        None,
+        type=["null", "string"],
+        format="date",
+        description="business day to ingest (YYYY-MM-DD); empty = the day the run's data interval covers, "
+        "or the day before the trigger time",
+    )
+
+
+def run_day(context) -> object:
+    """The RunDay of a task's run, however it was started (see siyu.ingest.run_day)."""
+    from siyu.ingest.run_day import run_day_from_context
+
+    return run_day_from_context(context)
+
+
+def announce(context, assets: list, extra: dict) -> None:
+    """Attach what a run produced to the Asset events it emits, so runs they trigger know it."""
+    for asset in assets:
+        context["outlet_events"][asset].extra = extra
+
+
+def announced(context) -> list[dict]:
+    """The extras of the Asset events that triggered this run (empty for a run started otherwise)."""
+    events = context.get("triggering_asset_events") or {}
+    return [dict(event.extra or {}) for _asset, asset_events in events.items() for event in asset_events]
 
 
 AUDIENCES = (
