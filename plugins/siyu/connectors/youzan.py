@@ -1,5 +1,6 @@
 """Youzan connector: silent-mode token, the {code, success, data} envelope, and order search by
-update-time windows that overlap and look back for late updates, split until each fits the page cap."""
+update-time windows that overlap and look back for late updates, split until each fits the page cap.
+Every window's pages are checked against total_results (decisions.md, issue 17)."""
 
 from __future__ import annotations
 
@@ -9,30 +10,39 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import httpx
-from tenacity import Retrying
 
 from siyu.connectors.http import (
-    TRANSIENT_HTTP,
+    REREADS,
+    IncompleteResponse,
     RequestBudget,
     SourceError,
+    TokenRejected,
     TransientSourceError,
+    describe,
+    need,
+    need_rows,
     read_json,
-    retry_policy,
+    transport_error,
+    with_retries,
 )
-from siyu.world.spec import CHINA_TZ
 
 log = logging.getLogger(__name__)
 TOKEN_CODES = {4201, 4203}
 PAGE_SIZE = 100  # the documented maximum
 MAX_PAGES = 100  # page_no ≤ 100: a window holding more orders must be split
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+TRADES = "youzan.trades.sold.get"
+# Youzan's Open API reads and writes times in Beijing time, whatever the brand's time zone (siyu.config);
+# staging converts them to the business zone (macro from_source_local_time).
+YOUZAN_TZ = ZoneInfo("Asia/Shanghai")
 
 
 class YouzanError(SourceError):
-    def __init__(self, method: str, code: int, message: str):
-        super().__init__(f"Youzan {method}: code {code}: {message}")
+    def __init__(self, method: str, code: int, message: str, call: str | None = None):
+        super().__init__(f"{call or 'Youzan ' + method}: code {code}: {message}")
         self.method, self.code, self.message = method, code, message
 
 
@@ -46,14 +56,15 @@ class YouzanConfig:
     max_attempts: int = 8
     max_wait_seconds: float = 8.0
     request_budget: int = 100_000
+    rereads: int = REREADS  # reads of a page (or window) that disagrees with total_results before failing
 
 
 def fmt(ts: int) -> str:
-    return datetime.fromtimestamp(ts, CHINA_TZ).strftime(TIME_FORMAT)
+    return datetime.fromtimestamp(ts, YOUZAN_TZ).strftime(TIME_FORMAT)
 
 
 def parse(value: str) -> int:
-    return int(datetime.strptime(value, TIME_FORMAT).replace(tzinfo=CHINA_TZ).timestamp())
+    return int(datetime.strptime(value, TIME_FORMAT).replace(tzinfo=YOUZAN_TZ).timestamp())
 
 
 class YouzanClient:
@@ -62,6 +73,7 @@ class YouzanClient:
         self.budget = budget or RequestBudget(config.request_budget)
         self.http = httpx.Client(base_url=config.base_url, timeout=config.timeout_seconds)
         self._token: tuple[str, float] | None = None
+        self._token_rejected = False
         self._lock = threading.Lock()
         self.token_refreshes = 0
 
@@ -74,72 +86,146 @@ class YouzanClient:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _envelope(self, response: httpx.Response, method: str) -> dict:
-        body = read_json(response, f"Youzan {method}")
+    def _post(self, path: str, what: str, **request) -> dict:
+        """One request, no retry: the JSON object, or a transient or fatal SourceError."""
+        try:
+            response = self.http.post(path, **request)
+        except httpx.HTTPError as error:
+            raise transport_error(what, self.config.base_url, error) from error
+        body = read_json(response, what)
         if "gw_err_resp" in body:  # gateway limits
-            raise TransientSourceError(f"Youzan {method}: gateway {body['gw_err_resp'].get('err_code')}")
+            gateway = body["gw_err_resp"]
+            raise TransientSourceError(
+                f"{what}: gateway {gateway.get('err_code') if isinstance(gateway, dict) else gateway}"
+            )
         return body
 
-    def token(self, force: bool = False) -> str:
+    def _data(self, body: dict, method: str, what: str) -> dict:
+        """The envelope's data object after its code and success say the call worked."""
+        code = need(body, "code", int, what)
+        if code in TOKEN_CODES:
+            raise TokenRejected(f"{what}: code {code} ({body.get('message', '')})")
+        if code != 200 or body.get("success") is not True:
+            raise YouzanError(method, code, str(body.get("message", "")), what)
+        return need(body, "data", dict, what)
+
+    def _fetch_token(self, call: str) -> str:
+        """One token request, inside the calling request's attempt (no retry loop of its own)."""
+        what = f"Youzan auth/token (for {call})"
+        self.budget.spend("auth/token")
+        body = self._post(
+            "/auth/token",
+            what,
+            json={
+                "client_id": self.config.client_id,
+                "client_secret": self.config.client_secret,
+                "authorize_type": "silent",
+                "grant_id": self.config.kdt_id,
+                "refresh": self._token_rejected,
+            },
+        )
+        try:
+            data = self._data(body, "auth/token", what)
+        except TokenRejected as error:  # the token service itself refused: back off like any fault
+            raise TransientSourceError(str(error)) from error
+        token = need(data, "access_token", str, what, "data")
+        expires_ms = need(data, "expires", (int, float), what, "data")
+        self._token = (token, expires_ms / 1000)
+        self._token_rejected = False
+        self.token_refreshes += 1
+        return token
+
+    def token(self, call: str = "Youzan") -> str:
         with self._lock:
-            if self._token and not force and self._token[1] > time.time() + 300:
+            if self._token and self._token[1] > time.time() + 300:
                 return self._token[0]
-            for attempt in Retrying(**retry_policy(self.config.max_attempts, self.config.max_wait_seconds)):
-                with attempt:
-                    self.budget.spend("auth/token")
-                    try:
-                        response = self.http.post(
-                            "/auth/token",
-                            json={
-                                "client_id": self.config.client_id,
-                                "client_secret": self.config.client_secret,
-                                "authorize_type": "silent",
-                                "grant_id": self.config.kdt_id,
-                                "refresh": force,
-                            },
-                        )
-                    except TRANSIENT_HTTP as error:
-                        raise TransientSourceError(f"Youzan token: {type(error).__name__}") from error
-                    body = self._envelope(response, "auth/token")
-                    if not body.get("success"):
-                        if body.get("code") in TOKEN_CODES:
-                            raise TransientSourceError(f"Youzan token: code {body.get('code')}")
-                        raise YouzanError("auth/token", body.get("code"), body.get("message", ""))
-            data = body["data"]
-            self._token = (data["access_token"], data["expires"] / 1000)
-            self.token_refreshes += 1
-            return self._token[0]
+            return self._fetch_token(call)
+
+    def _forget(self, token: str) -> None:
+        with self._lock:
+            if self._token and self._token[0] == token:
+                self._token, self._token_rejected = None, True
 
     def call(self, method: str, version: str, params: dict) -> dict:
-        for attempt in Retrying(**retry_policy(self.config.max_attempts, self.config.max_wait_seconds)):
-            with attempt:
-                body = None
-                for refreshed in (False, True):
-                    token = self.token(force=refreshed)
-                    self.budget.spend(method)
-                    try:
-                        response = self.http.post(
-                            f"/api/{method}/{version}", params={"access_token": token}, json=params
-                        )
-                    except TRANSIENT_HTTP as error:
-                        raise TransientSourceError(f"Youzan {method}: {type(error).__name__}") from error
-                    body = self._envelope(response, method)
-                    if body.get("code") in TOKEN_CODES and not refreshed:
-                        log.info("Youzan %s: token rejected (code %s), fetching a new one", method, body["code"])
-                        continue
-                    break
-                if body.get("code") in TOKEN_CODES:
-                    raise TransientSourceError(f"Youzan {method}: code {body['code']}")
-                if not body.get("success"):
-                    raise YouzanError(method, body.get("code"), body.get("message", ""))
-        return body["data"]
+        """One API call under one retry budget: each attempt takes a token (fetching one when none is
+        cached or the last was refused) and sends the call; `data` of a successful answer."""
+        what = describe("Youzan", f"{method} {version}", params)
 
-    def _search(self, start: int, end: int, page_no: int) -> dict:
-        return self.call(
-            "youzan.trades.sold.get",
-            "4.0.4",
-            {"start_update": fmt(start), "end_update": fmt(end), "page_no": page_no, "page_size": PAGE_SIZE},
-        )
+        def attempt() -> dict:
+            token = self.token(what)
+            self.budget.spend(method)
+            body = self._post(f"/api/{method}/{version}", what, params={"access_token": token}, json=params)
+            try:
+                return self._data(body, method, what)
+            except TokenRejected:
+                log.info("Youzan %s: token rejected, fetching a new one", method)
+                self._forget(token)
+                raise
+
+        return with_retries(what, attempt, self.config.max_attempts, self.config.max_wait_seconds)
+
+    # ---- order search ------------------------------------------------------------------------------------
+    def _search(self, start: int, end: int, page_no: int) -> tuple[int, list[dict]]:
+        """One page of the search: (total_results, the page's orders), shapes checked."""
+        params = {"start_update": fmt(start), "end_update": fmt(end), "page_no": page_no, "page_size": PAGE_SIZE}
+        what = describe("Youzan", TRADES, params)
+        data = self.call(TRADES, "4.0.4", params)
+        total = need(data, "total_results", int, what, "data")
+        entries = need_rows(data, "full_order_info_list", what, {"full_order_info": dict})
+        for number, entry in enumerate(entries):
+            where = f"'full_order_info_list'[{number}].full_order_info"
+            order = entry["full_order_info"]
+            for key in ("order_info", "buyer_info", "pay_info"):
+                need(order, key, dict, what, where)
+            need(order["order_info"], "tid", str, what, where + ".order_info")
+        return total, [entry["full_order_info"] for entry in entries]
+
+    def _window(self, first: int, last: int) -> str:
+        return describe("Youzan", TRADES, {"start_update": fmt(first), "end_update": fmt(last)})
+
+    def _read_page(
+        self, first: int, last: int, page_no: int, total: int, answer: tuple[int, list[dict]] | None = None
+    ) -> tuple[int, list[dict]]:
+        """Page `page_no` once its length agrees with `total`: every page but the last full, the last
+        holding the rest. A short (or long) page is read again, up to `rereads` reads, then fails. A page
+        whose total moved is returned as it is: that is the window's problem."""
+        issue = ""
+        for reading in range(1, self.config.rereads + 1):
+            page_total, rows = answer if answer is not None else self._search(first, last, page_no)
+            answer = None
+            expected = min(PAGE_SIZE, total - (page_no - 1) * PAGE_SIZE)
+            if page_total != total or len(rows) == expected:
+                return page_total, rows
+            issue = f"page_no={page_no} holds {len(rows)} rows, expected {expected} (total_results {total})"
+            log.warning("%s: %s (read %d of %d)", self._window(first, last), issue, reading, self.config.rereads)
+        raise IncompleteResponse(f"{self._window(first, last)}: {issue}, on each of {self.config.rereads} reads")
+
+    def _read_window(self, first: int, last: int) -> tuple[int, list[dict]]:
+        """Every order of one window, checked against page 1's total_results: each page's length (see
+        `_read_page`), the same total on every page, and total_results distinct tids in all. A total that
+        moves or tids that repeat across pages (an order updated while we paged shifts the offsets) mean
+        the pages do not add up: the whole window is read again, up to `rereads` reads, then fails."""
+        issue = ""
+        for reading in range(1, self.config.rereads + 1):
+            total, head = self._search(first, last, 1)
+            if total > PAGE_SIZE * MAX_PAGES:
+                return total, head  # the caller splits the window
+            orders: list[dict] = []
+            issue = ""
+            for page_no in range(1, max(-(-total // PAGE_SIZE), 1) + 1):
+                answer = (total, head) if page_no == 1 else None
+                page_total, rows = self._read_page(first, last, page_no, total, answer)
+                if page_total != total:
+                    issue = f"total_results moved from {total} to {page_total} at page_no={page_no}"
+                    break
+                orders.extend(rows)
+            if not issue:
+                distinct = len({order["order_info"]["tid"] for order in orders})
+                if distinct == total:
+                    return total, orders
+                issue = f"{distinct} distinct orders on the pages, total_results {total}"
+            log.warning("%s: %s (read %d of %d)", self._window(first, last), issue, reading, self.config.rereads)
+        raise IncompleteResponse(f"{self._window(first, last)}: {issue}, on each of {self.config.rereads} reads")
 
     def orders_updated(self, start: int, end: int) -> Iterator[dict]:
         """Every order whose update_time is in [start, end], each once. A window holding more than the
@@ -148,21 +234,24 @@ class YouzanClient:
         seen: set[str] = set()
         while windows:
             first, last = windows.pop(0)
-            head = self._search(first, last, 1)
-            total = head["total_results"]
+            total, orders = self._read_window(first, last)
             if total > PAGE_SIZE * MAX_PAGES and last - first > 1:
                 middle = (first + last) // 2
                 windows[:0] = [(first, middle), (middle + 1, last)]
                 log.info("Youzan: %d orders in %s..%s, splitting the window", total, fmt(first), fmt(last))
                 continue
-            pages = [head] + [self._search(first, last, n) for n in range(2, -(-total // PAGE_SIZE) + 1)]
-            for page in pages:
-                for entry in page["full_order_info_list"]:
-                    order = entry["full_order_info"]
-                    tid = order["order_info"]["tid"]
-                    if tid not in seen:  # update times change under paging: never emit an order twice
-                        seen.add(tid)
-                        yield order
+            if total > PAGE_SIZE * MAX_PAGES:
+                raise IncompleteResponse(f"{self._window(first, last)}: {total} orders, more than paging reaches")
+            for order in orders:
+                tid = order["order_info"]["tid"]
+                if tid not in seen:  # an order updated between windows is emitted once
+                    seen.add(tid)
+                    yield order
 
     def user(self, **query: str) -> list[dict]:
-        return self.call("youzan.users.info.query", "1.0.1", query)["user_list"]
+        what = describe("Youzan", "youzan.users.info.query 1.0.1", query)
+        data = self.call("youzan.users.info.query", "1.0.1", query)
+        users = need_rows(data, "user_list", what, {"primitive_info": dict})
+        for number, user in enumerate(users):
+            need(user["primitive_info"], "yz_open_id", str, what, f"'user_list'[{number}].primitive_info")
+        return users
