@@ -11,6 +11,7 @@ import pytest
 from siyu.connectors.http import RequestBudget, RequestBudgetExceeded
 from siyu.connectors.wecom import DAY, WeComClient, WeComConfig, chunks, day_windows
 from siyu.connectors.youzan import YouzanClient, YouzanConfig
+from siyu.sim.faults import FAULT_KINDS
 
 
 def test_userids_are_batched_by_100_and_windows_stay_within_30_days():
@@ -110,6 +111,26 @@ def test_a_run_with_over_100_faults_reads_exactly_what_a_clean_run_reads(sim):
         "slow",
         "malformed_json",
     }
+    assert faulty == clean
+
+
+@pytest.mark.integration
+def test_short_pages_and_repeated_cursors_among_transport_faults_are_read_again_to_the_same_data(sim):
+    """GIVEN every fault kind a page can recover from, short pages and handed-back cursors included, at
+    rate 0.3 WHEN everything is pulled THEN the data equals a clean run's: odd pages were read again."""
+    clean = snapshot(sim)
+    plan = sim.sims.faults
+    try:
+        with plan.lock:
+            plan.rate, plan.seed, plan.counter, plan.injected = 0.3, 17, 0, {}
+            plan.kinds = (*FAULT_KINDS, "short_page", "repeat_cursor")
+            plan.timeout_seconds = 0.8
+        faulty = snapshot(sim)
+        summary = plan.summary()
+    finally:
+        plan.clear()
+        plan.timeout_seconds = 3.0
+    assert summary["injected"].get("short_page", 0) >= 10 and summary["injected"].get("repeat_cursor", 0) >= 10
     assert faulty == clean
 
 
