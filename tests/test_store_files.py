@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from siyu.connectors.store_files import detect_encoding, parse_store_file
+from siyu.connectors.store_files import UnreadableFile, detect_encoding, parse_store_file
 from siyu.sim.drops import write_store_drops
 
 pytestmark = pytest.mark.integration
@@ -16,6 +16,22 @@ def test_encoding_detection():
     assert detect_encoding(text.encode("utf-8")) == "utf-8"
     assert detect_encoding(b"\xef\xbb\xbf" + text.encode("utf-8")) == "utf-8-sig"
     assert detect_encoding(text.encode("gbk")) == "gbk"
+    assert detect_encoding("𠀾".encode("gb18030")) == "gb18030"
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("护肤,女装\n".encode("gbk")[:-2] + b",\n", "not UTF-8"),
+        (b"\xef\xbb\xbf" + "护肤".encode("gbk"), "byte order mark"),
+        ("护肤\n".encode("gbk") + "女装\n".encode(), "mixes encodings: line 2"),
+        ("护肤".encode("utf-16"), "not UTF-8"),
+    ],
+    ids=["cut GBK character", "BOM then GBK", "GBK and UTF-8 lines", "UTF-16"],
+)
+def test_no_encoding_is_guessed(raw, reason):
+    with pytest.raises(UnreadableFile, match=reason):
+        detect_encoding(raw)
 
 
 def test_drops_parse_completely_with_flaws_quarantined(small_world, tmp_path):
@@ -46,8 +62,22 @@ def test_member_files_parse(small_world, tmp_path):
     assert all(not p.quarantined for p in parsed)
 
 
-def test_a_file_with_the_wrong_header_is_quarantined_whole(tmp_path):
+def test_a_file_with_the_wrong_header_is_quarantined_whole_every_line_counted(tmp_path):
     path = tmp_path / "pos_S0001_2025-01-01.csv"
-    path.write_text("a,b\n1,2\n", encoding="utf-8")
+    path.write_text("a,b\n1,2\n3,4\n", encoding="utf-8")
     parsed = parse_store_file(path, "pos")
-    assert parsed.rows == [] and "unexpected header" in parsed.quarantined[0]["reason"]
+    assert parsed.rows == [] and parsed.lines_read == len(parsed.quarantined) == 3
+    assert [q["line"] for q in parsed.quarantined] == [1, 2, 3]
+    assert all("missing columns" in q["reason"] for q in parsed.quarantined)
+
+
+def test_a_quoted_newline_is_one_record_quarantined_at_its_first_line(tmp_path):
+    """The record that starts on line 3 spans lines 3-4 and is rejected (bad qty); line 5 lands."""
+    header = "receipt_no,line_no,store_id,sold_at,card_no,phone,salesperson,sku,category,qty,unit_price,amount"
+    good = "S0001-1,1,S0001,2025-12-30 10:00:00,,,,SKU1,护肤,1,9.00,9.00"
+    multi_line = 'S0001-2,1,S0001,2025-12-30 10:00:00,,,,"SKU\n2",护肤,x,9.00,9.00'
+    path = tmp_path / "pos_S0001_2025-12-30.csv"
+    path.write_bytes(f"{header}\r\n{good}\r\n{multi_line}\r\n{good.replace('S0001-1', 'S0001-3')}\r\n".encode())
+    parsed = parse_store_file(path, "pos")
+    assert [q["line"] for q in parsed.quarantined] == [3] and parsed.quarantined[0]["reason"].startswith("qty")
+    assert len(parsed.rows) == 2 and parsed.lines_read == 3
