@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 STAMP := $(VENV)/.synced
 SCALE ?= 1000000
 
-.PHONY: setup demo airflow report test test-fast bench bench-pipeline lint clean
+.PHONY: setup system-deps demo airflow report test test-fast bench bench-pipeline lint clean
 
 setup: $(STAMP)
 
@@ -15,6 +15,16 @@ $(STAMP): uv.lock pyproject.toml
 		echo "installing uv with pip"; $(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet uv; fi
 	@UV=$$(command -v uv || echo $(HOME)/.local/bin/uv); $$UV sync --frozen --python $(PYTHON)
 	@touch $(STAMP)
+
+# What the report test and the report need from the system: Debian's Chromium (renders the HTML report
+# headless) and CJK fonts (Chinese labels). Installed with apt-get when run as root; otherwise named.
+SYSTEM_PACKAGES := chromium fonts-noto-cjk
+system-deps:
+	@if command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then exit 0; fi; \
+	if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing $(SYSTEM_PACKAGES) with apt-get"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
+	else echo "please install: $(SYSTEM_PACKAGES) (Debian/Ubuntu: sudo apt-get install $(SYSTEM_PACKAGES))"; exit 1; fi
 
 demo: setup
 	$(VENV)/bin/siyu demo
@@ -25,7 +35,7 @@ airflow: setup
 report: setup
 	$(VENV)/bin/siyu report --warehouse data/demo/warehouse/siyu.duckdb --out data/demo/report
 
-test: setup
+test: setup system-deps
 	$(VENV)/bin/pytest
 
 test-fast: setup
