@@ -23,7 +23,43 @@ ORDER_STATUSES = [
     "TRADE_CLOSED",
     "TRADE_REFUND",
 ]
-UNIX_SECONDS = {"min_value": 946_684_800, "max_value": 4_102_444_800}  # 2000-01-01 .. 2100-01-01
+# Whatever passes a gate can be cast by staging (issue 17, docs/decisions.md): every column a staging model
+# casts has an expectation that accepts only text the cast takes, within a documented range. Patterns use
+# [0-9], never \d (which matches any script's digits: full-width, Arabic-Indic), and end with \Z: GX matches
+# with re.search, where $ also matches before a trailing newline, which the casts reject.
+UNIX_SECONDS = {"min_value": 631_152_000, "max_value": 4_102_444_800}  # 1990-01-01 .. 2100-01-01 (issue 15)
+UNIX_MILLISECONDS = {"min_value": 631_152_000_000, "max_value": 4_102_444_800_000}  # the same, msgtime
+YEARS_SINCE_1990 = r"(?:199[0-9]|20[0-9]{2})"  # timestamps: history imports start in 1990 (issue 15)
+YEARS_SINCE_1900 = r"(?:19[0-9]{2}|20[0-9]{2})"  # birthdays
+MONTH_DAY = (
+    r"(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"  # 31-day months
+    r"|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"  # 30-day months
+    r"|02-(?:0[1-9]|1[0-9]|2[0-8]))"  # February 29 only with LEAP_YEAR
+)
+LEAP_YEAR = r"(?:19(?:0[48]|[2468][048]|[13579][26])|20(?:[02468][048]|[13579][26]))"  # of 1900-2099 (1900 is not)
+CLOCK = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+
+
+def _calendar_date(years: str) -> str:
+    """YYYY-MM-DD that exists (no 02-30; 02-29 in leap years only), its year matching `years`."""
+    return rf"(?={years}-)(?:[0-9]{{4}}-{MONTH_DAY}|{LEAP_YEAR}-02-29)"
+
+
+def _whole(pattern: str) -> str:
+    return rf"^(?:{pattern})\Z"
+
+
+def _optional(pattern: str) -> str:
+    """The pattern, or the empty text staging turns into null (nullif(x, ''))."""
+    return rf"^(?:|{pattern})\Z"
+
+
+DATETIME = rf"{_calendar_date(YEARS_SINCE_1990)} {CLOCK}"  # cast(x as timestamp)
+BIRTHDAY = _calendar_date(YEARS_SINCE_1900)  # cast(x as date)
+AMOUNT = r"-?[0-9]{1,10}(?:\.[0-9]{1,2})?"  # decimal(18, 2): 10 integer digits, 2 decimals, signed (returns)
+YUAN = r"[0-9]{1,10}\.[0-9]{2}"  # decimal(18, 2): Youzan sends yuan with two decimals, never negative
+INTEGER = r"-?[0-9]{1,9}"  # integer: 9 digits always fit an int32
+STORE_ID = r"S[0-9]{4}"
 
 
 def _expectations(source: str, entity: str) -> list:
@@ -42,12 +78,21 @@ def _expectations(source: str, entity: str) -> list:
     def non_negative(*columns):
         return [e.ExpectColumnValuesToBeBetween(column=c, min_value=0) for c in columns]
 
+    def text(pattern, *columns):
+        return [e.ExpectColumnValuesToMatchRegex(column=c, regex=_whole(pattern)) for c in columns]
+
+    def optional_text(pattern, *columns):
+        return [e.ExpectColumnValuesToMatchRegex(column=c, regex=_optional(pattern)) for c in columns]
+
+    def unix_seconds(*columns):
+        return [e.ExpectColumnValuesToBeBetween(column=c, **UNIX_SECONDS) for c in columns]
+
     suites = {
         ("wecom", "follow_relations"): [
             *required("external_userid", "userid", "createtime", "add_way"),
             *unique("userid", "external_userid"),
             e.ExpectColumnValuesToBeInSet(column="add_way", value_set=WECOM_ADD_WAYS),
-            e.ExpectColumnValuesToBeBetween(column="createtime", **UNIX_SECONDS),
+            *unix_seconds("createtime"),
             e.ExpectColumnValueLengthsToBeBetween(column="state", max_value=30),
         ],
         ("wecom", "external_contacts"): [
@@ -59,14 +104,20 @@ def _expectations(source: str, entity: str) -> list:
             *required("chat_id", "owner", "create_time"),
             *unique("chat_id"),
             e.ExpectColumnValuesToBeInSet(column="status", value_set=[0, 1, 2, 3]),
+            *unix_seconds("create_time"),
         ],
         ("wecom", "group_members"): [
             *required("chat_id", "userid", "type", "join_time"),
             *unique("chat_id", "userid"),
             e.ExpectColumnValuesToBeInSet(column="join_scene", value_set=[0, 1, 2, 3]),
             e.ExpectColumnValuesToBeInSet(column="type", value_set=[1, 2]),
+            *unix_seconds("join_time"),
         ],
-        ("wecom", "corp_tags"): [*required("tag_id", "group_id", "tag_name"), *unique("tag_id")],
+        ("wecom", "corp_tags"): [
+            *required("tag_id", "group_id", "tag_name"),
+            *unique("tag_id"),
+            *unix_seconds("create_time"),
+        ],
         ("wecom", "contact_ways"): [
             *required("config_id"),
             *unique("config_id"),
@@ -75,47 +126,71 @@ def _expectations(source: str, entity: str) -> list:
         ("wecom", "unassigned_customers"): [
             *required("handover_userid", "external_userid", "dimission_time"),
             *unique("handover_userid", "external_userid"),
+            *unix_seconds("dimission_time"),
         ],
         ("wecom", "user_behavior"): [
             *required("userid", "stat_time"),
             *unique("userid", "stat_time"),
+            *unix_seconds("stat_time"),
             *non_negative("chat_cnt", "message_cnt", "new_contact_cnt", "new_apply_cnt", "negative_feedback_cnt"),
             e.ExpectColumnValuesToBeBetween(column="reply_percentage", min_value=0, max_value=100),
         ],
         ("wecom", "group_statistic"): [
             *required("owner", "stat_time"),
             *unique("owner", "stat_time"),
+            *unix_seconds("stat_time"),
             *non_negative("chat_total", "member_total", "msg_total", "new_member_cnt"),
         ],
         ("shop", "orders"): [
             *required("tid", "status", "created", "update_time", "yz_open_id", "payment"),
             *unique("tid"),
             e.ExpectColumnValuesToBeInSet(column="status", value_set=ORDER_STATUSES),
-            e.ExpectColumnValuesToMatchRegex(column="payment", regex=r"^\d+\.\d{2}$"),
+            *text(DATETIME, "created", "update_time"),
+            *optional_text(DATETIME, "pay_time", "consign_time", "success_time"),
+            *text(YUAN, "total_fee", "post_fee", "payment"),
         ],
         ("shop", "order_items"): [
             *required("tid", "oid", "num", "payment"),
             *unique("oid"),
             e.ExpectColumnValuesToBeBetween(column="num", min_value=1),
+            *text(YUAN, "price", "total_fee", "payment"),
         ],
         ("shop", "refunds"): [
             *required("tid", "refund_id", "refund_fee"),
             *unique("refund_id"),
             e.ExpectColumnValuesToBeInSet(column="refund_state", value_set=[1, 2, 11, 12]),
+            *text(YUAN, "refund_fee"),
+            *optional_text(DATETIME, "refund_time"),
         ],
         ("shop", "users"): [*required("yz_open_id"), *unique("yz_open_id")],
         ("store", "pos_lines"): [
             *required("receipt_no", "line_no", "store_id", "sold_at", "sku"),
             *unique("receipt_no", "line_no"),
-            e.ExpectColumnValuesToMatchRegex(column="store_id", regex=r"^S\d{4}$"),
+            *text(STORE_ID, "store_id"),
+            *text(r"[0-9]{1,9}", "line_no"),
+            *text(INTEGER, "qty"),
+            *text(DATETIME, "sold_at"),
+            *text(AMOUNT, "unit_price", "amount"),
         ],
         ("store", "members"): [
             *required("card_no", "store_id", "registered_at"),
             *unique("card_no"),
             e.ExpectColumnValuesToBeInSet(column="marketing_opt_in", value_set=["Y", "N"]),
+            *text(STORE_ID, "store_id"),
+            *text("[012]", "gender"),
+            *optional_text(BIRTHDAY, "birthday"),
+            *text(DATETIME, "registered_at"),
         ],
-        ("store", "messages"): [*required("msgid", "from", "msgtime", "msgtype"), *unique("msgid")],
-        ("store", "shop_visits"): [*required("visit_id", "visitor_id", "visit_time", "source"), *unique("visit_id")],
+        ("store", "messages"): [
+            *required("msgid", "from", "msgtime", "msgtype"),
+            *unique("msgid"),
+            e.ExpectColumnValuesToBeBetween(column="msgtime", **UNIX_MILLISECONDS),
+        ],
+        ("store", "shop_visits"): [
+            *required("visit_id", "visitor_id", "visit_time", "source"),
+            *unique("visit_id"),
+            *unix_seconds("visit_time"),
+        ],
     }
     return suites[(source, entity)]
 
