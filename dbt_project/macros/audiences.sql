@@ -8,3 +8,10 @@ select
 from {{ ref('audience_assignments') }}
 where audience = '{{ audience }}'
 {%- endmacro %}
+
+{#- When this dbt run started, as a local timestamp in the business time zone (var timezone): dbt's
+    run_started_at is UTC, and siyu's timestamps are local to the brand. -#}
+{% macro run_started_local() -%}
+    {%- set local = run_started_at.astimezone(modules.pytz.timezone(var('timezone'))) -%}
+    cast('{{ local.strftime("%Y-%m-%d %H:%M:%S") }}' as timestamp)
+{%- endmacro %}

@@ -3,10 +3,24 @@
     implementation per macro. Defaults are DuckDB's.
 -#}
 
-{#- Unix seconds to a China-local timestamp without zone (all siyu timestamps are Asia/Shanghai). -#}
-{% macro from_unix_seconds(expression) %}{{ return(adapter.dispatch('from_unix_seconds', 'siyu')(expression)) }}{% endmacro %}
-{% macro default__from_unix_seconds(expression) %}make_timestamp((({{ expression }}) + 28800) * 1000000){% endmacro %}
-{% macro spark__from_unix_seconds(expression) %}timestamp_seconds(({{ expression }}) + 28800){% endmacro %}
+{#- Unix seconds to a local timestamp without zone in the business time zone (var timezone; siyu's
+    timestamps are local to the brand, so a cast to date is its business day), or in `time_zone` for a
+    source that counts its days in a zone of its own (WeCom's daily statistics: Beijing days). -#}
+{% macro from_unix_seconds(expression, time_zone=none) %}{{ return(adapter.dispatch('from_unix_seconds', 'siyu')(expression, time_zone or var('timezone'))) }}{% endmacro %}
+{% macro default__from_unix_seconds(expression, time_zone) %}timezone('{{ time_zone }}', to_timestamp({{ expression }})){% endmacro %}
+{#- Spark's timestamp_seconds is an instant; from_utc_timestamp shows it as wall-clock time in the zone (read
+    with spark.sql.session.timeZone=UTC). -#}
+{% macro spark__from_unix_seconds(expression, time_zone) %}from_utc_timestamp(timestamp_seconds({{ expression }}), '{{ time_zone }}'){% endmacro %}
+
+{#- A local timestamp a source wrote in its own zone (Youzan's API writes Beijing time) as business-local
+    time. The same zone compiles to the expression itself. -#}
+{% macro from_source_local_time(expression, source_time_zone) %}
+    {%- if source_time_zone == var('timezone') -%}{{ expression }}
+    {%- else -%}{{ return(adapter.dispatch('from_source_local_time', 'siyu')(expression, source_time_zone, var('timezone'))) }}
+    {%- endif -%}
+{% endmacro %}
+{% macro default__from_source_local_time(expression, source_time_zone, time_zone) %}timezone('{{ time_zone }}', timezone('{{ source_time_zone }}', {{ expression }})){% endmacro %}
+{% macro spark__from_source_local_time(expression, source_time_zone, time_zone) %}from_utc_timestamp(to_utc_timestamp({{ expression }}, '{{ source_time_zone }}'), '{{ time_zone }}'){% endmacro %}
 
 {#- Every match of a regular expression replaced. -#}
 {% macro replace_all(expression, pattern, replacement) %}{{ return(adapter.dispatch('replace_all', 'siyu')(expression, pattern, replacement)) }}{% endmacro %}

@@ -33,7 +33,7 @@ final as (
         chat_id,
         priority,
         {{ siyu.snapshot_date() }} as computed_on,
-        cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S") }}' as timestamp) as computed_at
+        {{ siyu.run_started_local() }} as computed_at
     from ranked
     where audience_rank = 1
 )

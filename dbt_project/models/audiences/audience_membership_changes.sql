@@ -61,5 +61,5 @@ select
     audience,
     change,
     {{ siyu.snapshot_date() }} as effective_on,
-    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S") }}' as timestamp) as changed_at
+    {{ siyu.run_started_local() }} as changed_at
 from final

@@ -22,7 +22,9 @@ def model(dbt, session):
     warnings.filterwarnings("ignore", category=FutureWarning)
     from pymc_marketing import clv
 
-    horizon = float(dbt.config.get("clv_horizon_days") or 365)
+    # A direct argument of float(): dbt finds config.get calls by parsing the code, and only those keys reach
+    # the compiled model (inside `x or 365` the call went unseen and the horizon was always 365).
+    horizon = float(dbt.config.get("clv_horizon_days", 365))
     inputs = dbt.ref("int_clv_inputs").df()
     empty = pd.DataFrame({c: pd.Series(dtype=t) for c, t in [
         ("customer_id", str), ("frequency", "int64"), ("recency", "int64"), ("t", "int64"),
