@@ -16,11 +16,13 @@ final as (
     select
         tid as order_id,
         status as order_status,
-        cast(created as timestamp) as created_at,
-        cast(update_time as timestamp) as updated_at,
-        cast(nullif(pay_time, '') as timestamp) as paid_at,
-        cast(nullif(consign_time, '') as timestamp) as shipped_at,
-        cast(nullif(success_time, '') as timestamp) as completed_at,
+        -- Youzan writes Beijing time; every siyu timestamp is local to the brand (var timezone).
+        {{ siyu.from_source_local_time("cast(created as timestamp)", "Asia/Shanghai") }} as created_at,
+        {{ siyu.from_source_local_time("cast(update_time as timestamp)", "Asia/Shanghai") }} as updated_at,
+        {{ siyu.from_source_local_time("cast(nullif(pay_time, '') as timestamp)", "Asia/Shanghai") }} as paid_at,
+        {{ siyu.from_source_local_time("cast(nullif(consign_time, '') as timestamp)", "Asia/Shanghai") }} as shipped_at,
+        {{ siyu.from_source_local_time("cast(nullif(success_time, '') as timestamp)", "Asia/Shanghai") }}
+            as completed_at,
         refund_state,
         yz_open_id,
         nullif(outer_user_id, '') as wechat_openid,

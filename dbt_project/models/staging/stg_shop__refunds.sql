@@ -17,7 +17,8 @@ final as (
         tid as order_id,
         cast(refund_fee as decimal(18, 2)) as refund_amount,
         refund_state,
-        cast(nullif(refund_time, '') as timestamp) as refunded_at
+        -- Youzan writes Beijing time; every siyu timestamp is local to the brand (var timezone).
+        {{ siyu.from_source_local_time("cast(nullif(refund_time, '') as timestamp)", "Asia/Shanghai") }} as refunded_at
     from ranked
     where pull_rank = 1
 )

@@ -14,7 +14,8 @@ ranked as (
 final as (
     select
         owner as owner_userid,
-        cast({{ siyu.from_unix_seconds('stat_time') }} as date) as stat_date,
+        -- WeCom counts its statistics by Beijing day (stat_time is that day's midnight), whatever the brand's zone.
+        cast({{ siyu.from_unix_seconds('stat_time', 'Asia/Shanghai') }} as date) as stat_date,
         new_chat_cnt as groups_created,
         chat_total as groups_total,
         chat_has_msg as groups_with_messages,

@@ -15,7 +15,8 @@ ranked as (
 final as (
     select
         userid as guide_userid,
-        cast({{ siyu.from_unix_seconds('stat_time') }} as date) as stat_date,
+        -- WeCom counts its statistics by Beijing day (stat_time is that day's midnight), whatever the brand's zone.
+        cast({{ siyu.from_unix_seconds('stat_time', 'Asia/Shanghai') }} as date) as stat_date,
         chat_cnt as chats,
         message_cnt as messages,
         reply_percentage,
