@@ -90,7 +90,8 @@ final as (
         {{ siyu.ratio('sum(flags.connected_7d)', 'count(flags.connected_7d)') }} as retention_7d,
         {{ siyu.ratio('sum(flags.connected_30d)', 'count(flags.connected_30d)') }} as retention_30d,
         sum(flags.ordered_30d) as first_orders_30d,
-        {{ siyu.ratio('sum(flags.ordered_30d)', 'count(*)') }} as conversion_30d
+        {{ siyu.ratio('sum(flags.ordered_30d)', 'count(*)') }} as conversion_30d,
+        {{ siyu.kpi_unavailable_reason('kpi_channels') }} as unavailable_reason
     from flags
     cross join grains
     group by 1, 2, 3, 4

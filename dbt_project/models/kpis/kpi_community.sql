@@ -231,7 +231,8 @@ final as (
                     then '{{ level.grade }}'
             {%- endfor %}
             else 'ungraded'
-        end as grade
+        end as grade,
+        {{ siyu.kpi_unavailable_reason('kpi_community') }} as unavailable_reason
     from measured
 )
 

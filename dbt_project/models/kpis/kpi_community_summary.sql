@@ -39,7 +39,8 @@ final as (
         {%- for level in var('community_grades') %}
             sum(case when grade = '{{ level.grade }}' then 1 else 0 end) as groups_{{ level.grade | lower }},
         {%- endfor %}
-        sum(case when grade = 'ungraded' then 1 else 0 end) as groups_ungraded
+        sum(case when grade = 'ungraded' then 1 else 0 end) as groups_ungraded,
+        {{ siyu.kpi_unavailable_reason('kpi_community_summary') }} as unavailable_reason
     from levels
     group by period_grain, period_start, store_id, owner_userid
 )

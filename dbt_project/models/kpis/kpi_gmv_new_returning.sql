@@ -37,7 +37,8 @@ final as (
         sum(case when not is_new then gross_amount else 0 end) as returning_gmv,
         {{ siyu.ratio('sum(case when not is_new then gross_amount else 0 end)',
             'count(distinct case when not is_new then buyer_key end)') }} as returning_sales_per_buyer,
-        sum(gross_amount) as gmv
+        sum(gross_amount) as gmv,
+        {{ siyu.kpi_unavailable_reason('kpi_gmv_new_returning') }} as unavailable_reason
     from classified
     group by period_grain, period_start, channel
 )

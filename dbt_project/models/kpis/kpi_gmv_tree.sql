@@ -58,7 +58,8 @@ final as (
         {{ siyu.ratio('sales.orders', 'sales.buyers') }} as purchase_frequency,
         coalesce(sales.gmv, 0) as gmv,
         coalesce(sales.refunds, 0) as refunds,
-        coalesce(sales.net_gmv, 0) as net_gmv
+        coalesce(sales.net_gmv, 0) as net_gmv,
+        {{ siyu.kpi_unavailable_reason('kpi_gmv_tree') }} as unavailable_reason
     from sales
     full outer join visitors on
         sales.period_grain = visitors.period_grain

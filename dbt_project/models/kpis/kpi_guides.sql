@@ -140,7 +140,8 @@ final as (
         {{ siyu.ratio('sum(case when had_order then 1 else 0 end)', 'count(*)') }} as order_rate,
         sum(customers) as customers,
         {{ siyu.ratio('sum(customers)', 'count(*)') }} as customers_per_guide,
-        sum(inherited_customers) as inherited_customers
+        sum(inherited_customers) as inherited_customers,
+        {{ siyu.kpi_unavailable_reason('kpi_guides') }} as unavailable_reason
     from by_store
     group by period_grain, period_start, store_id
 )

@@ -43,7 +43,8 @@ final as (
             as member_sales_share,
         count(distinct case when is_member_sale then buyer_key end) as member_buyers,
         {{ siyu.ratio('count(distinct case when is_member_sale then buyer_key end)', 'count(distinct buyer_key)') }}
-            as member_buyer_share
+            as member_buyer_share,
+        {{ siyu.kpi_unavailable_reason('kpi_stores') }} as unavailable_reason
     from marked
     group by period_grain, period_start, store_id
 )

@@ -210,7 +210,8 @@ final as (
             3.0) / 4 * (
             ownership_score * value_score + value_score * referral_score
             + referral_score * ownership_score
-        ) as triangle_area
+        ) as triangle_area,
+        {{ siyu.kpi_unavailable_reason('kpi_triangle') }} as unavailable_reason
     from scored
 )
 

@@ -1,7 +1,7 @@
 with
 
 source as (
-    select * from {{ source('shop', 'order_items') }}
+    select * from {{ siyu.raw_source('shop', 'order_items') }}
 ),
 
 ranked as (

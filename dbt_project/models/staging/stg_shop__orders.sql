@@ -1,7 +1,7 @@
 with
 
 source as (
-    select * from {{ source('shop', 'orders') }}
+    select * from {{ siyu.raw_source('shop', 'orders') }}
 ),
 
 -- Lookback windows overlap, so an order appears in several pulls: keep its latest state.

@@ -1,7 +1,7 @@
 with
 
 source as (
-    select * from {{ source('shop', 'refunds') }}
+    select * from {{ siyu.raw_source('shop', 'refunds') }}
 ),
 
 ranked as (

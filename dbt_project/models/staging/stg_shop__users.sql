@@ -1,7 +1,7 @@
 with
 
 source as (
-    select * from {{ source('shop', 'users') }}
+    select * from {{ siyu.raw_source('shop', 'users') }}
 ),
 
 ranked as (

@@ -1,7 +1,7 @@
 with
 
 source as (
-    select * from {{ source('store', 'members') }}
+    select * from {{ siyu.raw_source('store', 'members') }}
 ),
 
 ranked as (

@@ -1,7 +1,7 @@
 with
 
 source as (
-    select * from {{ source('store', 'pos_lines') }}
+    select * from {{ siyu.raw_source('store', 'pos_lines') }}
 ),
 
 ranked as (

@@ -1,8 +1,8 @@
 with
 
 source as (
-    select * from {{ source('wecom', 'contact_ways') }}
-    where {{ siyu.latest_partition(source('wecom', 'contact_ways')) }}
+    select * from {{ siyu.raw_source('wecom', 'contact_ways') }}
+    where {{ siyu.latest_partition(siyu.raw_source('wecom', 'contact_ways')) }}
 ),
 
 final as (

@@ -1,8 +1,8 @@
 with
 
 source as (
-    select * from {{ source('wecom', 'corp_tags') }}
-    where {{ siyu.latest_partition(source('wecom', 'corp_tags')) }}
+    select * from {{ siyu.raw_source('wecom', 'corp_tags') }}
+    where {{ siyu.latest_partition(siyu.raw_source('wecom', 'corp_tags')) }}
 ),
 
 final as (

@@ -1,8 +1,8 @@
 with
 
 source as (
-    select * from {{ source('wecom', 'external_contacts') }}
-    where {{ siyu.latest_partition(source('wecom', 'external_contacts')) }}
+    select * from {{ siyu.raw_source('wecom', 'external_contacts') }}
+    where {{ siyu.latest_partition(siyu.raw_source('wecom', 'external_contacts')) }}
 ),
 
 final as (

@@ -1,12 +1,12 @@
 with
 
 source as (
-    select * from {{ source('wecom', 'follow_relations') }}
+    select * from {{ siyu.raw_source('wecom', 'follow_relations') }}
 ),
 
 latest as (
     select * from source
-    where {{ siyu.latest_partition(source('wecom', 'follow_relations')) }}
+    where {{ siyu.latest_partition(siyu.raw_source('wecom', 'follow_relations')) }}
 ),
 
 final as (

@@ -1,8 +1,8 @@
 with
 
 source as (
-    select * from {{ source('wecom', 'group_members') }}
-    where {{ siyu.latest_partition(source('wecom', 'group_members')) }}
+    select * from {{ siyu.raw_source('wecom', 'group_members') }}
+    where {{ siyu.latest_partition(siyu.raw_source('wecom', 'group_members')) }}
 ),
 
 final as (

@@ -1,7 +1,7 @@
 with
 
 source as (
-    select * from {{ source('wecom', 'group_statistic') }}
+    select * from {{ siyu.raw_source('wecom', 'group_statistic') }}
 ),
 
 ranked as (

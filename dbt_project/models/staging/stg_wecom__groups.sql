@@ -1,8 +1,8 @@
 with
 
 source as (
-    select * from {{ source('wecom', 'groups') }}
-    where {{ siyu.latest_partition(source('wecom', 'groups')) }}
+    select * from {{ siyu.raw_source('wecom', 'groups') }}
+    where {{ siyu.latest_partition(siyu.raw_source('wecom', 'groups')) }}
 ),
 
 final as (

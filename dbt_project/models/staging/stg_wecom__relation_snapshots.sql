@@ -5,7 +5,7 @@
 with
 
 source as (
-    select * from {{ source('wecom', 'follow_relations') }}
+    select * from {{ siyu.raw_source('wecom', 'follow_relations') }}
 ),
 
 final as (

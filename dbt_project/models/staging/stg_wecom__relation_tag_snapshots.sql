@@ -4,7 +4,7 @@
 with
 
 source as (
-    select * from {{ source('wecom', 'follow_relations') }}
+    select * from {{ siyu.raw_source('wecom', 'follow_relations') }}
 ),
 
 exploded as (

@@ -1,8 +1,8 @@
 with
 
 source as (
-    select * from {{ source('wecom', 'unassigned_customers') }}
-    where {{ siyu.latest_partition(source('wecom', 'unassigned_customers')) }}
+    select * from {{ siyu.raw_source('wecom', 'unassigned_customers') }}
+    where {{ siyu.latest_partition(siyu.raw_source('wecom', 'unassigned_customers')) }}
 ),
 
 final as (

@@ -1,7 +1,7 @@
 with
 
 source as (
-    select * from {{ source('wecom', 'user_behavior') }}
+    select * from {{ siyu.raw_source('wecom', 'user_behavior') }}
 ),
 
 -- A day pulled twice keeps its latest pull.

@@ -1,0 +1,55 @@
+{#-
+    A raw entity of the lake, as staging reads it: `source()` when the brand has the source (var
+    `sources`) and the entity has at least one published partition, else an empty relation with the
+    entity's columns and types as declared in _sources.yml. A store-only brand has no raw/wecom nor
+    raw/shop, and its staging models still build: zero rows, the columns they have when data exists.
+    (docs/decisions.md "Brand shapes: absent sources".)
+-#}
+{% macro raw_source(source_name, table_name) %}
+    {#- source() is called in every case, so lineage, docs and the parse-time dependency stay. -#}
+    {%- set relation = source(source_name, table_name) -%}
+    {#- At parse time, and in a unit test (where source() is the test's given rows), it is the source. -#}
+    {%- if not execute or relation.is_cte -%}
+        {{ return(relation) }}
+    {%- endif -%}
+    {%- if source_name in var('sources') and siyu.raw_partitions_exist(source_name, table_name) -%}
+        {{ return(relation) }}
+    {%- endif -%}
+    {{ return(siyu.empty_raw_relation(source_name, table_name)) }}
+{% endmacro %}
+
+{#- The lake's published partitions of an entity: raw/<source>/<entity>/dt=*/part-0.parquet, the layout
+    the external_location of _sources.yml reads (crash leftovers `.dt=...tmp-*` are not partitions). -#}
+{% macro raw_partitions_glob(source_name, table_name) -%}
+    {{ env_var('SIYU_LAKE_DIR', '../data/lake') }}/raw/{{ source_name }}/{{ table_name }}/dt=*/part-0.parquet
+{%- endmacro %}
+
+{#- True when the entity has at least one published partition, asked of the engine at execution time.
+    Engine-specific (DuckDB's glob()): a second engine adds its own implementation here. -#}
+{% macro raw_partitions_exist(source_name, table_name) %}
+    {{ return(adapter.dispatch('raw_partitions_exist', 'siyu')(source_name, table_name)) }}
+{% endmacro %}
+
+{% macro default__raw_partitions_exist(source_name, table_name) %}
+    {%- set pattern = siyu.raw_partitions_glob(source_name, table_name) | replace("'", "''") -%}
+    {%- set found = run_query("select count(*) from glob('" ~ pattern ~ "')") -%}
+    {{ return(found.columns[0].values()[0] > 0) }}
+{% endmacro %}
+
+{#- Zero rows with the columns and data types _sources.yml declares for the entity (dt included). -#}
+{% macro empty_raw_relation(source_name, table_name) %}
+    {%- set node = graph.sources.values() | selectattr('source_name', 'equalto', source_name)
+        | selectattr('name', 'equalto', table_name) | first -%}
+    {%- set columns = node.columns.values() | list -%}
+    {%- if not columns or columns | rejectattr('data_type') | list -%}
+        {{ exceptions.raise_compiler_error(
+            "source " ~ source_name ~ "." ~ table_name ~ ": declare every raw column with its data_type in "
+            ~ "_sources.yml, so the entity builds empty when the brand does not have it"
+        ) }}
+    {%- endif -%}
+    {%- set select_list = [] -%}
+    {%- for column in columns -%}
+        {%- do select_list.append("cast(null as " ~ column.data_type ~ ") as " ~ adapter.quote(column.name)) -%}
+    {%- endfor -%}
+    {{ return("(select " ~ select_list | join(", ") ~ " where 1 = 0) as absent_" ~ table_name) }}
+{% endmacro %}
