@@ -312,3 +312,19 @@ def test__store_ids_take_ascii_digits_only():
     for store_id, passes in (("S0001", True), ("S１２３４", False), ("S٠١٢٣", False), ("S0001\n", False)):
         frame = pd.DataFrame([{**GOOD_ROWS[("store", "members")], "card_no": "M1", "store_id": store_id}])
         assert validate_frame("store", "members", DT, frame).success is passes, store_id
+
+
+@pytest.mark.parametrize("entity", ["pos_lines", "members"])
+def test__what_the_store_file_contract_takes_the_gate_takes(gated_lake, entity):
+    """The file contract is the first line of defence and the stricter one: a row it lands never fails the gate
+    (which would stop the store DAG on a file the vendor sent correctly)."""
+    _, _, _, rejected = gated_lake
+    contract = FILE_SCHEMAS[{"pos_lines": "pos", "members": "members"}[entity]]
+    taken_by_contract_refused_by_gate = []
+    for column, value in rejected[("store", entity)]:
+        try:
+            contract[column](value)
+        except ValueError:
+            continue
+        taken_by_contract_refused_by_gate.append((column, value))
+    assert not taken_by_contract_refused_by_gate
