@@ -884,3 +884,24 @@ def test_quarantine_keeps_at_most_2000_characters_of_a_record(tmp_path):
     raw = quarantined(lake, "pos_lines", DT).sort_values("line")["raw"]
     header_length = len(",".join(POS)) + 1 + 50_000_000
     assert raw.str.len().max() < 2_100 and f"({header_length} characters)" in raw.iloc[0]
+
+
+def test_a_file_that_cannot_be_opened_is_listed_and_the_others_land(tmp_path, monkeypatch):
+    drops, lake = tmp_path / "drops", tmp_path / "lake"
+    put(drops, pos_path(DT), pos_csv(DT))
+    put(drops, pos_path(DT, "S0002"), rows_of(DT, pos_row(DT, 9, store_id="S0002")))
+    read = store.read_drop_file
+
+    def refuse_one(path: Path) -> bytes:
+        if path.name.startswith("pos_S0002"):
+            raise PermissionError(13, "Permission denied")
+        return read(path)
+
+    monkeypatch.setattr(store, "read_drop_file", refuse_one)
+    ingest_files(drops, lake, RUN)
+
+    found = entries(lake)
+    assert outcome(found[pos_path(DT)]) == Outcome(3, 3, 0, 0)
+    assert outcome(found[pos_path(DT, "S0002")]) == Outcome(0, 0, 0, 0)
+    assert "Permission denied" in found[pos_path(DT, "S0002")]["reason"]
+    assert ingest_files(drops, lake, RUN)["partitions"] == [], "retried when the file or its mode changes"

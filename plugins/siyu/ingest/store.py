@@ -125,6 +125,7 @@ class DropFile:
     dt: str
     mtime_ns: int
     link: str | None = None  # the target of a symlink, which is never read
+    mode: int = 0
 
     @property
     def arrival(self) -> tuple:
@@ -161,7 +162,8 @@ def scan_drops(drops: Path) -> list[DropFile]:
                 log.warning("store: %s is not a regular file; skipped", path)
                 continue
             kind, store, dt = key
-            found.append(DropFile(path, str(path.relative_to(drops)), kind, store, dt, info.st_mtime_ns, link))
+            relative = str(path.relative_to(drops))
+            found.append(DropFile(path, relative, kind, store, dt, info.st_mtime_ns, link, info.st_mode))
     return found
 
 
@@ -192,7 +194,8 @@ def _load(drop: DropFile) -> _Loaded:
         raw = read_drop_file(drop.path)
     except OSError as error:
         reason = f"cannot be read: {error.strerror or error}"
-        return _Loaded(drop, f"unreadable:{drop.mtime_ns}", None, reason)
+        # Retried once the file changes or its permissions do (chmod leaves the mtime alone).
+        return _Loaded(drop, f"unreadable:{drop.mtime_ns}:{drop.mode:o}", None, reason)
     return _Loaded(drop, hashlib.sha256(raw).hexdigest(), raw)
 
 
