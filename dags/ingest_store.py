@@ -9,8 +9,12 @@ Runs every hour and loads files by arrival from `SIYU_DROP_DIR` (default `data/d
   `_state/processed_files.json` in the lake), re-reads every file of each business date they touch,
   and replaces that date's partition → `store/pos_lines`, `store/members`, `store/messages`,
   `store/shop_visits` (the shop's visit tracking export, tracking/YYYY-MM-DD.jsonl).
-  Encodings (UTF-8, BOM, GBK) are detected; rows failing the file contract go to
-  `quarantine/store/...` with file, line, raw text and reason, and the run goes on.
+  Files follow the store file contract (README "Store file contract": UTF-8, UTF-8 with BOM or
+  GBK/GB18030, header by name, ASCII numbers in range, dates from 1990); a re-sent day replaces the
+  earlier file (latest arrival wins) and a copy under another name lands nothing. Rows failing the
+  contract go to `quarantine/store/...` with file, line, raw text and reason; a file that cannot be
+  read is quarantined whole. Every file's lines read = landed + quarantined + duplicates, in the
+  partition's `_manifest.json`. One bad file or line never stops the others.
 - **validate** and **publish** as in every ingestion DAG (only the partitions this run touched).
 """
 
