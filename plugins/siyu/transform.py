@@ -66,6 +66,9 @@ def dbt_build(
         at = extra_args.index("--vars")
         dbt_vars = {**(dbt_vars or {}), **yaml.safe_load(extra_args[at + 1])}
         del extra_args[at : at + 2]
+    from siyu.lake import recover
+
+    recover(lake)  # a partition an interrupted write renamed away is back before dbt lists the lake
     missing = missing_entities(lake, settings.sources)
     if missing:
         raise LakeNotReady(
@@ -93,19 +96,67 @@ def dbt_build(
     ]
     if select:
         args += ["--select", select]
+    logged_errors: list[str] = []
     try:
-        result = dbtRunner().invoke(args)
+        result = dbtRunner(callbacks=[_collect_errors(logged_errors)]).invoke(args)
     finally:
         _release_duckdb()
+    _drop_temporary_relations(Path(warehouse))
     statuses: dict[str, int] = {}
     failures = []
-    for node_result in result.result or []:
+    for node_result in result.result or []:  # models, tests and the on-run-start/end hooks
         status = str(node_result.status)
         statuses[status] = statuses.get(status, 0) + 1
         if status in ("error", "fail"):
             failures.append(f"{node_result.node.name}: {node_result.message}")
+    if result.exception is not None:  # dbt stopped before or between nodes: a lock, a connection, the project
+        failures.append(f"dbt stopped: {result.exception}")
+    if not result.success and not failures:
+        failures = logged_errors or ["dbt build failed without naming a node or an error (see dbt.log)"]
     log.info("dbt build: %s", statuses)
     return BuildResult(success=bool(result.success), results=statuses, failures=failures)
+
+
+def _collect_errors(errors: list[str]):
+    """A dbt event callback keeping the text of error-level events: where dbt tells a failure that has no
+    node result, when it has no exception to return either."""
+
+    def collect(event) -> None:
+        if event.info.level == "error" and event.info.msg.strip():
+            errors.append(event.info.msg.strip())
+
+    return collect
+
+
+def _drop_temporary_relations(warehouse: Path) -> list[str]:
+    """Drop the `__dbt_tmp` relations a build leaves in the warehouse (dbt-duckdb stages a Python incremental
+    model's new rows in a real table, `int_identity_map__dbt_tmp<timestamp>`, raw identifiers included, and
+    never drops it; a killed build leaves any), then CHECKPOINT so their space is reused. Runs after
+    _release_duckdb, so it is the only connection; when another process holds the warehouse it logs and
+    leaves them for the next build."""
+    import duckdb
+
+    if not warehouse.exists():
+        return []
+    try:
+        with duckdb.connect(str(warehouse)) as connection:
+            leftovers = connection.execute(
+                "select table_schema, table_name, table_type from information_schema.tables"
+                " where table_catalog = current_database() and contains(table_name, '__dbt_tmp')"
+            ).fetchall()
+            for schema, name, table_type in leftovers:
+                kind = "view" if table_type == "VIEW" else "table"
+                quoted = ".".join('"' + part.replace('"', '""') + '"' for part in (schema, name))
+                connection.execute(f"drop {kind} if exists {quoted}")
+            if leftovers:
+                connection.execute("checkpoint")
+    except duckdb.Error as error:
+        log.warning("dbt build: left dbt's temporary relations in %s: %s", warehouse, error)
+        return []
+    dropped = [f"{schema}.{name}" for schema, name, _ in leftovers]
+    if dropped:
+        log.info("dbt build: dropped %d temporary relations dbt left: %s", len(dropped), ", ".join(dropped))
+    return dropped
 
 
 def _release_duckdb() -> None:
