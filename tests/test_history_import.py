@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -290,9 +291,73 @@ def test_a_two_year_store_history_imports_and_builds_rfm_equal_to_pandas(tmp_pat
         assert actual.index.is_unique and actual["customer_id"].is_unique  # one customer per person
         buyers = actual[actual["recency_days"].notna()]
         assert set(buyers.index) == set(expected.index), day
-        merged = expected.join(buyers, rsuffix="_siyu")
+        merged = expected.join(buyers.add_suffix("_siyu"))
         assert (merged["recency_days"] == merged["recency_days_siyu"]).all(), day
         assert (merged["frequency"] == merged["frequency_siyu"]).all(), day
         assert np.allclose(merged["monetary"], merged["monetary_siyu"], atol=0.005), day
         assert (actual.loc[actual["recency_days"].isna(), "frequency"] == 0).all()
     assert len(expected) > CUSTOMERS // 2
+
+
+def test_shop_and_group_exports_land_in_day_partitions_with_every_line_accounted_for(tmp_path, monkeypatch):
+    from siyu.ingest.history import import_history
+    from siyu.lake import read_manifest
+
+    monkeypatch.setenv("SIYU_TIMEZONE", "Asia/Shanghai")
+    lake, drops = tmp_path / "lake", tmp_path / "drops"
+    # GIVEN a shop's orders as Parquet (the vendor calls the order number 订单号; payments as floats) and
+    # its items and an SCRM tool's groups as CSV, each with a flaw
+    pq.write_table(
+        pa.table(
+            {
+                "订单号": ["E1", "E2", "E3", "E3"],
+                "status": ["TRADE_SUCCESS", "TRADE_CLOSED", "TRADE_SUCCESS", "TRADE_SUCCESS"],
+                "created": [
+                    datetime(1997, 3, 5, 10),
+                    datetime(1997, 3, 5, 11),
+                    datetime(1998, 1, 2, 9),
+                    datetime(1998, 1, 2, 9),
+                ],
+                "pay_time": ["1997-03-05 10:01:00", "", "1998/1/2 9:05", "1998/1/2 9:05"],
+                "yz_open_id": ["y1", "y2", "y3", "y3"],
+                "payment": [199.0, 59.9, 12.5, 12.5],
+            }
+        ),
+        tmp_path / "orders.parquet",
+    )
+    (tmp_path / "items.csv").write_text(
+        "tid,oid,num,price,payment\nE1,E1-1,1,199,199\nE3,E3-1,1,12.5,12.5\nE9,E9-1,1,1,1\n"
+    )
+    (tmp_path / "groups.csv").write_text(
+        "chat_id,owner,create_time\nwrA,g1,1997-01-01 10:00:00\nwrB,g2,852076800\nwrC,,1997-01-01\n"
+    )
+
+    # WHEN they are imported (orders first: items land in their order's day)
+    orders = import_history(
+        "shop-orders", [tmp_path / "orders.parquet"], lake=lake, drops=drops, mapping={"订单号": "tid"}
+    )
+    items = import_history("shop-items", [tmp_path / "items.csv"], lake=lake, drops=drops)
+    groups = import_history(
+        "groups", [tmp_path / "groups.csv"], lake=lake, drops=drops, snapshot_date=date(1998, 6, 30)
+    )
+
+    # THEN each line is landed, quarantined with its reason or a duplicate, in the daily path's shapes
+    assert (orders["landed"], orders["quarantined"], orders["duplicates"]) == (3, 0, 1)
+    assert (items["landed"], items["quarantined"], groups["landed"], groups["quarantined"]) == (2, 1, 2, 1)
+    assert all(summary["accounted"] for summary in (orders, items, groups))
+    day = pq.read_table(lake / "raw/shop/orders/dt=1997-03-05/part-0.parquet").to_pylist()
+    assert [(row["tid"], row["payment"], row["update_time"]) for row in day] == [
+        ("E1", "199.00", "1997-03-05 10:00:00"),
+        ("E2", "59.90", "1997-03-05 11:00:00"),
+    ]
+    assert pq.read_table(lake / "raw/shop/order_items/dt=1998-01-02/part-0.parquet").column("oid").to_pylist() == [
+        "E3-1"
+    ]
+    assert read_manifest(lake, "shop", "orders", "1998-01-02")["duplicates"] == 1
+    snapshot = pq.read_table(lake / "raw/wecom/groups/dt=1998-06-30/part-0.parquet").to_pylist()
+    assert [(row["chat_id"], row["create_time"]) for row in snapshot] == [("wrA", 852084000), ("wrB", 852076800)]
+    rejected = pd.concat([pd.read_parquet(p) for p in lake.glob("quarantine/*/*/import=*/part-0.parquet")])
+    assert sorted(rejected["reason"]) == [
+        "owner: empty",
+        "tid 'E9' is not an order in the lake: import its order first",
+    ]
