@@ -655,7 +655,7 @@ def _import_lake(
         written.append((kind.entity, day))
     for row in rejects.rows:
         counts[row["file"]]["quarantined"] += 1
-    return {name: dict(values) for name, values in counts.items()}, Rejects(run.run_id, rejects.rows), written
+    return {name: dict(values) for name, values in counts.items()}, rejects, written
 
 
 # --- the import --------------------------------------------------------------------------------------------
