@@ -124,7 +124,7 @@ def airflow(tmp_path_factory):
         return dags if set(dags) >= SIYU_DAGS else None
 
     try:
-        api.dags = api.wait_for("siyu's DAGs in the REST API", dags_listed, 300)
+        api.dags = api.wait_for("siyu's DAGs in the REST API", dags_listed, 600)
         api.root = root / "demo"
         yield api
     finally:

@@ -194,12 +194,16 @@ def test_quality_against_the_world(world_warehouse, small_world, capsys):
     assert online.set_index("month")["gmv"].astype(float).round(2).to_dict() == expected.round(2).to_dict()
 
 
-def test_a_lake_missing_an_entity_is_named_before_dbt_runs(tmp_path):
-    from siyu.transform import LakeNotReady
+def test_an_empty_lake_is_refused_before_dbt_runs_naming_the_sources(tmp_path, monkeypatch):
+    from siyu.transform import LakeNotReady, missing_entities
 
+    monkeypatch.setenv("SIYU_SOURCES", "store,wecom")
+    (tmp_path / "lake").mkdir()
+    with pytest.raises(LakeNotReady, match="wecom,store"):
+        dbt_build(tmp_path / "lake", tmp_path / "wh.duckdb")
+    # An entity missing beside others that landed is no reason to refuse: it builds empty.
     write_lake(tmp_path / "lake")
     import shutil
 
     shutil.rmtree(tmp_path / "lake" / "raw" / "store" / "messages")
-    with pytest.raises(LakeNotReady, match="store/messages"):
-        dbt_build(tmp_path / "lake", tmp_path / "wh.duckdb")
+    assert missing_entities(tmp_path / "lake", ("store",)) == ["store/messages"]

@@ -330,6 +330,9 @@ def run_airflow(
                 # (which on another port is nothing, or another Airflow).
                 "AIRFLOW__API__BASE_URL": base_url,
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base_url}/execution/",
+                # SQLite metadata on a small machine can answer a task's start call slowly: wait for it
+                # rather than fail the attempt.
+                "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
                 # LocalExecutor starts one worker per parallelism slot; siyu's DAGs run at most 4 tasks at once.
                 "AIRFLOW__CORE__PARALLELISM": str(parallelism),
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
