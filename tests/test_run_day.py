@@ -120,3 +120,20 @@ def test_every_source_scheduled_by_default():
     shapes = dag_shapes("wecom,shop,store")
     assert all(shapes["schedules"][d] for d in ("ingest_wecom", "ingest_shop", "ingest_store"))
     assert {name.split("_")[1] for name in shapes["transform_assets"]} == {"wecom", "shop", "store"}
+
+
+def test_the_audiences_as_of_day_is_read_from_the_warehouse(tmp_path):
+    import duckdb
+
+    from siyu.activation import audiences_as_of
+
+    warehouse = tmp_path / "siyu.duckdb"
+    assert audiences_as_of(warehouse) is None  # before the first build
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create schema audiences; create schema marts")
+        con.execute("create table marts.customer_rfm as select date '2025-12-30' as snapshot_date")
+        con.execute("create table audiences.audience_assignments (computed_on date)")
+    assert audiences_as_of(warehouse) == date(2025, 12, 30)  # no one qualified: the segments' day
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("insert into audiences.audience_assignments values (date '2025-12-31')")
+    assert audiences_as_of(warehouse) == date(2025, 12, 31)

@@ -49,7 +49,7 @@ def audiences_as_of(warehouse: Path) -> date | None:
         return None
     try:
         with _connect(warehouse) as con:
-            (day,) = con.sql(
+            (day,) = con.execute(
                 "select coalesce((select max(computed_on) from audiences.audience_assignments),"
                 " (select max(snapshot_date) from marts.customer_rfm))"
             ).fetchone()
