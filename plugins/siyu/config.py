@@ -62,11 +62,16 @@ def _check_timezone(name: str, origin: str) -> str:
 def load_settings(environ: dict | None = None) -> Settings:
     """The settings in force for this process (file named by SIYU_CONFIG, then the environment)."""
     environ = os.environ if environ is None else environ
-    return _load(environ.get("SIYU_CONFIG", ""), environ.get("SIYU_SOURCES", ""), environ.get("SIYU_TIMEZONE", ""))
+    config_path = environ.get("SIYU_CONFIG", "")
+    try:  # an edited file is read again by a long-running process (the key changes with its mtime)
+        stamp = Path(config_path).stat().st_mtime_ns if config_path else 0
+    except OSError:
+        stamp = -1
+    return _load(config_path, stamp, environ.get("SIYU_SOURCES", ""), environ.get("SIYU_TIMEZONE", ""))
 
 
 @lru_cache(maxsize=8)
-def _load(config_path: str, sources_env: str, timezone_env: str) -> Settings:
+def _load(config_path: str, stamp: int, sources_env: str, timezone_env: str) -> Settings:
     sources: tuple[str, ...] = ALL_SOURCES
     timezone = DEFAULT_TIMEZONE
     dbt_vars: dict = {}

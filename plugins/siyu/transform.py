@@ -179,12 +179,19 @@ def _release_duckdb() -> None:
 
 
 def dbt_docs(lake: Path, warehouse: Path, target: Path) -> Path:
-    """`dbt docs generate` into `target` (index.html, manifest.json, catalog.json); returns index.html."""
+    """`dbt docs generate` into `target` (index.html, manifest.json, catalog.json); returns index.html.
+    Compiled with the brand's settings, as the build was."""
+    import json
+
     from dbt.cli.main import dbtRunner
+
+    from siyu.config import dbt_vars as settings_vars
+    from siyu.config import load_settings
 
     os.environ["SIYU_LAKE_DIR"] = str(Path(lake).resolve())
     os.environ["SIYU_WAREHOUSE"] = str(Path(warehouse).resolve())
     args = ["docs", "generate", "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)]
+    args += ["--vars", json.dumps(settings_vars(load_settings()), ensure_ascii=False, default=str)]
     try:
         result = dbtRunner().invoke([*args, "--target-path", str(Path(target).resolve())])
     finally:
