@@ -151,3 +151,19 @@ def test_a_write_killed_at_any_step_leaves_the_old_or_the_new_partition(tmp_path
         rejects = partition_dir(root, "quarantine", "shop", "orders", "2025-06-01")
         assert not rejects.exists() or pq.read_table(rejects).column("reason").to_pylist() == ["old reject"]
         assert hidden(root) == []
+
+
+def test_a_write_that_fails_leaves_the_old_partition_and_no_staging_folder(tmp_path):
+    write(tmp_path, "2025-06-01", "old")
+    with pytest.raises(TypeError):  # the manifest cannot be written
+        write_partition(
+            tmp_path,
+            "shop",
+            "orders",
+            "2025-06-01",
+            pa.table({"tid": ["x"]}),
+            run_id="r",
+            window=("a", "b"),
+            extra={"unserialisable": object()},
+        )
+    assert tids(tmp_path, "2025-06-01") == ["old"] and hidden(tmp_path) == []

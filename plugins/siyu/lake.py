@@ -162,9 +162,13 @@ def _write_folder(target: Path, fill) -> None:
         _recover_folder(target.parent)
         staging = _leftover(target, "tmp")
         staging.mkdir()
-        fill(staging)
-        for path in staging.iterdir():
-            _fsync(path)
+        try:
+            fill(staging)
+            for path in staging.iterdir():
+                _fsync(path)
+        except Exception:  # an error, not a crash: nothing was published, leave nothing behind
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         _publish(staging, target)
 
 
