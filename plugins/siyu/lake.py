@@ -111,7 +111,7 @@ def _leftover(target: Path, kind: str) -> Path:
 
 
 def _publish(staging: Path, target: Path) -> None:
-    """Put a fully written staging folder in the target's place (steps 2 of the module docstring)."""
+    """Put a fully written staging folder in the target's place (step 2 of the module docstring)."""
     if not target.exists():
         os.rename(staging, target)
         return
