@@ -207,3 +207,21 @@ def test_an_empty_lake_is_refused_before_dbt_runs_naming_the_sources(tmp_path, m
 
     shutil.rmtree(tmp_path / "lake" / "raw" / "store" / "messages")
     assert missing_entities(tmp_path / "lake", ("store",)) == ["store/messages"]
+
+
+def test_a_first_build_with_no_customers_yet_leaves_typed_tables_that_later_builds_fill(tmp_path):
+    """A brand's first transform can run before any customer has landed (only archive files, say). The
+    identity map, which full refreshes never wipe, must come out typed, so the next build can fill it."""
+    lake, warehouse = tmp_path / "lake", tmp_path / "wh" / "siyu.duckdb"
+    write_lake(lake)
+    build(lake, warehouse)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        types = dict(
+            con.sql(
+                "select column_name, data_type from information_schema.columns where table_name = 'int_identity_map'"
+            ).fetchall()
+        )
+    assert types["node_key"] == "VARCHAR" and types["customer_since"].startswith("TIMESTAMP"), types
+    write_lake(lake, users=[user("yzA", "13911112222")], members=[member("M1", "13911112222")])
+    build(lake, warehouse)
+    assert len(set(ids(warehouse).values())) == 1

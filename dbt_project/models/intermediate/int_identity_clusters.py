@@ -15,4 +15,7 @@ def model(dbt, session):
                                                   edges["to_node_id"].to_numpy())
     nodes["cluster_key"] = nodes["node_key"].to_numpy()[cluster_id]
     nodes["cluster_size"] = cluster_size
-    return nodes
+    # Explicit types: with no identifiers at all (a brand's first hours) pandas would hand DuckDB untyped
+    # empty columns, and a NULL-typed column would break every later build.
+    return nodes.astype({"node_id": "int64", "node_key": "string", "id_type": "string", "id_value": "string",
+                         "cluster_key": "string", "cluster_size": "int64"})

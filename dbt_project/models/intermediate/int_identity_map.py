@@ -59,5 +59,9 @@ def model(dbt, session):
     result = current.rename(columns={"customer_id": "previous_customer_id"}).drop(columns="customer_since")
     result = result.merge(assignment, on="cluster_key", how="left")
     result["assigned_at"] = run_at
+    # Explicit types: an empty result (no identifiers yet) must not create NULL-typed columns, which this
+    # never-wiped table would keep and every later build would fail to insert into.
     return result[["node_key", "id_type", "cluster_key", "customer_id", "customer_since", "previous_customer_id",
-                   "assigned_at"]]
+                   "assigned_at"]].astype({"node_key": "string", "id_type": "string", "cluster_key": "string",
+                                           "customer_id": "string", "customer_since": "datetime64[us]",
+                                           "previous_customer_id": "string", "assigned_at": "datetime64[us]"})
