@@ -3,7 +3,9 @@
 
 Scheduled on the audience Assets `transform` publishes, so it runs after every warehouse build. The
 export day is the as-of day the triggering events announce (the audiences' `computed_on`); a run started
-by hand uses the `day` param, else the audiences' own as-of day in the warehouse.
+by hand uses the `day` param, else the audiences' own as-of day in the warehouse. After a transform run
+with an explicit `as_of` (a report of a chosen day), the audiences are exported but nothing acts on
+customers: no sends are recorded and no tags are written to WeCom.
 
 - **validate**: a Great Expectations suite per audience (no suppressed customer, no duplicate, the
   channel's fields present). One failing audience stops every export.
@@ -24,13 +26,20 @@ from airflow.sdk import Asset, dag, get_current_context, task
 from siyu.orchestration import AUDIENCES, DEFAULT_ARGS, START_DATE, announced, audience_assets, day_param
 
 
+def _acts_on_customers(context) -> bool:
+    """False when the triggering build was as of a chosen day (transform's `as_of`): past audiences are a
+    report, not a send list, and old tags must not overwrite today's in WeCom."""
+    events = announced(context)
+    return not (events and events[-1].get("as_of_requested"))  # the latest build decides
+
+
 def _export_day(context):
     """The day exported: the as-of day transform announced, else the `day` param, else the warehouse's."""
     from siyu.activation import audiences_as_of
     from siyu.ingest.run_day import RunDay, explicit_day, parse_day
     from siyu.transform import warehouse_path
 
-    days = sorted({event["as_of"] for event in announced(context) if event.get("as_of")})
+    days = [event["as_of"] for event in announced(context) if event.get("as_of")]  # the latest build's
     chosen = explicit_day(context) or (days[-1] if days else None) or audiences_as_of(warehouse_path())
     if chosen is None:
         raise ValueError("no audiences computed yet (empty warehouse): run transform first, or pass a day")
@@ -73,7 +82,11 @@ def activate_audiences():
         from siyu.activation import record_sends as record
         from siyu.transform import warehouse_path
 
-        run = _export_day(get_current_context())
+        context = get_current_context()
+        if not _acts_on_customers(context):
+            print("audiences built as of a chosen day: no sends recorded")
+            return 0
+        run = _export_day(context)
         return record(warehouse_path(), run.day, run.run_id)
 
     @task
@@ -85,6 +98,9 @@ def activate_audiences():
         from siyu.settings import wecom_config
         from siyu.transform import warehouse_path
 
+        if not _acts_on_customers(get_current_context()):
+            print("audiences built as of a chosen day: no tags written back to WeCom")
+            return {}
         with WeComClient(wecom_config()) as client:
             return asdict(writeback(warehouse_path(), client))
 

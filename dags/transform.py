@@ -92,7 +92,10 @@ def transform():
 
         context = get_current_context()
         as_of = audiences_as_of(warehouse_path())
-        announce(context, [*MART_ASSETS, *audience_assets()], {"as_of": as_of and as_of.isoformat()})
+        requested = context["params"].get("as_of") or (context["dag_run"].conf or {}).get("as_of")
+        # A build as of a chosen day is a report of the past: activation exports it but does not act on it.
+        extra = {"as_of": as_of and as_of.isoformat(), "as_of_requested": bool(requested)}
+        announce(context, [*MART_ASSETS, *audience_assets()], extra)
         print(f"published marts {', '.join(MARTS)} and audiences as of {as_of}")
 
     publish(report_identity_quality(build_warehouse()))

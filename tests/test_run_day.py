@@ -137,3 +137,22 @@ def test_the_audiences_as_of_day_is_read_from_the_warehouse(tmp_path):
     with duckdb.connect(str(warehouse)) as con:
         con.execute("insert into audiences.audience_assignments values (date '2025-12-31')")
     assert audiences_as_of(warehouse) == date(2025, 12, 31)
+
+
+def test_activation_acts_on_customers_only_after_a_build_of_the_present():
+    """A transform run with an explicit as_of is a report of the past: activation exports it but records
+    no sends and writes no tags. The latest triggering build decides."""
+    import runpy
+    from types import SimpleNamespace
+
+    module = runpy.run_path(str(DAGS / "activate_audiences.py"))
+    acts = module["_acts_on_customers"]
+
+    def context(*extras):
+        events = [SimpleNamespace(extra=extra, timestamp=f"2026-12-01T0{n}:00") for n, extra in enumerate(extras)]
+        return {"triggering_asset_events": {"audience_vip_care": events}}
+
+    assert acts({})  # started by hand
+    assert acts(context({"as_of": "2026-11-30", "as_of_requested": False}))
+    assert not acts(context({"as_of": "2026-11-15", "as_of_requested": True}))
+    assert acts(context({"as_of": "2026-11-15", "as_of_requested": True}, {"as_of": "2026-11-30"}))

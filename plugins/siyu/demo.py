@@ -19,7 +19,7 @@ from siyu.lake import summary
 from siyu.orchestration import AUDIENCES
 from siyu.settings import connection_env
 from siyu.sim.drops import write_archive, write_store_drops, write_visits
-from siyu.sim.server import RunningSimulators
+from siyu.sim.server import RunningSimulators, free_port
 from siyu.world.generate import FORMAT_VERSION, generate
 from siyu.world.spec import WorldSpec
 
@@ -336,6 +336,10 @@ def run_airflow(
                 # LocalExecutor starts one worker per parallelism slot; siyu's DAGs run at most 4 tasks at once.
                 "AIRFLOW__CORE__PARALLELISM": str(parallelism),
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+                # The worker and triggerer log servers listen on all interfaces at fixed ports (8793, 8794):
+                # free ports instead, so two instances on one machine do not share them.
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
                 # Naive dates (e.g. a backfill's from/to) read in the brand's time zone, not UTC.
                 "AIRFLOW__CORE__DEFAULT_TIMEZONE": load_settings().timezone,
             }
@@ -351,6 +355,14 @@ def run_airflow(
             log.info(line)
         airflow = str(Path(sys.executable).parent / "airflow")
         process = subprocess.Popen([airflow, "standalone"], env=env)
+
+        def stop(signum, _frame):
+            raise KeyboardInterrupt(signal.Signals(signum).name)
+
+        # Ctrl-C, `kill` (SIGTERM: systemd, docker stop) and a shell that started us in the background with
+        # SIGINT ignored all stop the whole standalone, never leave its scheduler running on its own.
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
         try:
             return process.wait()
         except KeyboardInterrupt:
@@ -360,5 +372,8 @@ def run_airflow(
                 process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 process.terminate()
-                process.wait(timeout=30)
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
             return 0

@@ -94,9 +94,12 @@ def announce(context, assets: list, extra: dict) -> None:
 
 
 def announced(context) -> list[dict]:
-    """The extras of the Asset events that triggered this run (empty for a run started otherwise)."""
+    """The extras of the Asset events that triggered this run, oldest first (empty for a run started
+    otherwise)."""
     events = context.get("triggering_asset_events") or {}
-    return [dict(event.extra or {}) for _asset, asset_events in events.items() for event in asset_events]
+    flat = [event for _asset, asset_events in events.items() for event in asset_events]
+    flat.sort(key=lambda event: str(getattr(event, "timestamp", "")))
+    return [dict(event.extra or {}) for event in flat]
 
 
 AUDIENCES = (
