@@ -45,15 +45,19 @@ class AirflowApi:
         self.headers = {"Authorization": f"Bearer {token}"}
 
     def call(self, method: str, path: str, **kwargs) -> dict:
-        # SQLite metadata on a busy 2-core machine can be slow to answer: reads are retried.
-        for attempt in range(6 if method == "GET" else 1):
+        # SQLite metadata on a busy 2-core machine can be slow to answer, or locked ("Database error", 500/503)
+        # while the scheduler writes: ask again (every request here is safe to repeat: ingestion is idempotent).
+        for attempt in range(6):
             try:
                 answer = httpx.request(method, f"{self.base}/api/v2{path}", headers=self.headers, timeout=60, **kwargs)
-                break
             except httpx.TimeoutException:
                 if attempt == 5 or method != "GET":
                     raise
                 time.sleep(5)
+                continue
+            if answer.status_code not in (500, 503) or attempt == 5:
+                break
+            time.sleep(5)
         assert answer.status_code < 300, f"{method} {path}: {answer.status_code} {answer.text}\n{self.tail()}"
         return answer.json()
 
