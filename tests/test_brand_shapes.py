@@ -198,11 +198,14 @@ def test_the_kpis_a_shape_cannot_compute_say_why(shape):
         triangle = next(iter(reasons["kpi_triangle"]))
         assert "no WeCom source: reachable, marketable and serviceable" in triangle
         assert "no WeCom source: a guide's customers" in next(iter(reasons["kpi_guides"]))
+        # The session archive is WeCom's messages: without WeCom no guide activity, whatever the store drops.
+        assert "guide activity needs the WeCom session archive" in next(iter(reasons["kpi_guides"]))
     else:
         assert shape.scalar("select count(*) from marts.kpi_community") > 0
     if "shop" not in shape.sources:
         assert shape.scalar("select count(*) from marts.kpi_gmv_tree where channel = 'online' and orders > 0") == 0
         assert "no shop source: online (Youzan) orders are not counted" in next(iter(reasons["kpi_gmv_tree"]))
+        assert "uv and conversion need the shop's visit tracking export" in next(iter(reasons["kpi_gmv_tree"]))
     if "store" in shape.sources:
         assert reasons["kpi_stores"] == {None}
         assert shape.scalar("select sum(gmv) from marts.kpi_gmv_tree where channel = 'store'") > 0

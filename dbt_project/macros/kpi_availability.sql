@@ -1,6 +1,7 @@
 {#-
     Which KPI measures need which sources (issue 15: a brand chooses its sources). One entry per KPI table
-    and group of measures: `needs` lists the sources any one of which gives the measures; `reason` says
+    and group of measures: `needs` lists the sources any one of which gives the measures (all of them with
+    `needs_all`: the session archive is a store drop of WeCom's messages); `reason` says
     what is missing when the brand has none of them. Read by the kpi_availability mart (one row per entry)
     and by each KPI table's unavailable_reason column. A brand's sources are var `sources`, set by
     siyu.config (SIYU_SOURCES). docs/decisions.md "Brand shapes: absent sources (issue 15)".
@@ -15,8 +16,8 @@
          'reason': "no shop source: online (Youzan) orders are not counted, channel 'all' is store sales only"},
         {'kpi_model': 'kpi_gmv_tree', 'measures': 'store channel', 'needs': ['store'],
          'reason': "no store source: store (POS) sales are not counted, channel 'all' is online sales only"},
-        {'kpi_model': 'kpi_gmv_tree', 'measures': 'uv, conversion', 'needs': ['store'],
-         'reason': "no store source: uv and conversion need the shop's visit tracking export (a store drop)"},
+        {'kpi_model': 'kpi_gmv_tree', 'measures': 'uv, conversion', 'needs': ['shop', 'store'], 'needs_all': true,
+         'reason': "no shop and store sources: uv and conversion need the shop's visit tracking export (a store drop)"},
         {'kpi_model': 'kpi_gmv_new_returning', 'measures': 'gmv, new and returning buyers', 'needs': ['shop', 'store'],
          'reason': 'no shop nor store source: there are no orders, GMV cannot be computed'},
         {'kpi_model': 'kpi_gmv_new_returning', 'measures': 'online channel', 'needs': ['shop'],
@@ -41,8 +42,8 @@
          'reason': 'no WeCom nor store source: no guide is named (friendships, groups, till salespeople)'},
         {'kpi_model': 'kpi_guides', 'measures': 'customers, customers_per_guide, inherited_customers', 'needs': ['wecom'],
          'reason': "no WeCom source: a guide's customers are their WeCom friendships"},
-        {'kpi_model': 'kpi_guides', 'measures': 'active_guides, login_rate', 'needs': ['store'],
-         'reason': 'no store source: guide activity needs the WeCom session archive (a store drop)'},
+        {'kpi_model': 'kpi_guides', 'measures': 'active_guides, login_rate', 'needs': ['wecom', 'store'], 'needs_all': true,
+         'reason': 'no WeCom and store sources: guide activity needs the WeCom session archive (a store drop)'},
         {'kpi_model': 'kpi_guides', 'measures': 'sharing_guides, share_rate, ordering_guides, order_rate', 'needs': ['shop'],
          'reason': 'no shop source: orders through share links are Youzan orders, so share_rate counts visits only and order_rate till sales only'},
         {'kpi_model': 'kpi_channels', 'measures': 'all', 'needs': ['wecom'],
@@ -64,10 +65,16 @@
 
 {#- The reasons a KPI table's measures cannot all be computed for the brand's sources, as a SQL string
     literal (null when nothing is missing): the value of the table's unavailable_reason column. -#}
+{#- True when the brand's sources (var sources) meet one requirement of kpi_requirements(). -#}
+{% macro kpi_requirement_met(requirement) %}
+    {%- set present = requirement.needs | select('in', var('sources')) | list -%}
+    {{- return(present | length == requirement.needs | length if requirement.get('needs_all') else present | length > 0) -}}
+{% endmacro %}
+
 {% macro kpi_unavailable_reason(kpi_model) %}
     {%- set reasons = [] -%}
     {%- for requirement in siyu.kpi_requirements() if requirement.kpi_model == kpi_model -%}
-        {%- if not (requirement.needs | select('in', var('sources')) | list) -%}
+        {%- if not siyu.kpi_requirement_met(requirement) -%}
             {%- do reasons.append(requirement.reason) -%}
         {%- endif -%}
     {%- endfor -%}

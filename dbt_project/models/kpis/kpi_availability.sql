@@ -10,8 +10,8 @@ requirements as (
         select
             '{{ requirement.kpi_model }}' as kpi_model,
             '{{ requirement.measures }}' as measures,
-            '{{ requirement.needs | join(" or ") }}' as needed_sources,
-            {{ 'true' if requirement.needs | select('in', var('sources')) | list else 'false' }} as is_available,
+            '{{ requirement.needs | join(" and " if requirement.get("needs_all") else " or ") }}' as needed_sources,
+            {{ 'true' if siyu.kpi_requirement_met(requirement) else 'false' }} as is_available,
             '{{ requirement.reason | replace("'", "''") }}' as reason
         {% if not loop.last %}union all{% endif %}
     {% endfor %}
