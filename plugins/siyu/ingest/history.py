@@ -43,7 +43,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from siyu.connectors.store_files import SCHEMAS as DROP_SCHEMAS
-from siyu.connectors.store_files import UnreadableFile, detect_encoding, today_window
+from siyu.connectors.store_files import (  # the same value rules as the store contract
+    UnreadableFile,
+    _required,
+    _text,
+    detect_encoding,
+    today_window,
+)
 from siyu.ingest.run_day import RunDay
 from siyu.ingest.shop import SCHEMAS as SHOP_SCHEMAS
 from siyu.ingest.wecom import SCHEMAS as WECOM_SCHEMAS
@@ -51,7 +57,6 @@ from siyu.lake import partition_dir, read_manifest, write_partition
 from siyu.quality.raw_suites import ORDER_STATUSES
 
 log = logging.getLogger(__name__)
-TEXT_LIMIT = 1_000  # characters in a free-text value, as the store contract
 RAW_LIMIT = 2_000  # characters of a rejected record kept in quarantine, as the store contract
 STORE_ID = re.compile(r"S[0-9]{4}", re.ASCII)
 # Dates as exports write them: ISO, or Excel's 1997/3/5 14:22. Normalised to the contract's form.
@@ -84,18 +89,6 @@ def normalise_datetime(value: str) -> str:
         except ValueError:
             continue
     return value
-
-
-def _text(value: str) -> str:
-    if len(value) > TEXT_LIMIT:
-        raise ValueError(f"longer than {TEXT_LIMIT} characters")
-    return value
-
-
-def _required(value: str) -> str:
-    if not value.strip():
-        raise ValueError("empty")
-    return _text(value)
 
 
 def _local_datetime(value: str) -> str:
