@@ -29,6 +29,8 @@ import pandas as pd
 from siyu.orchestration import AUDIENCES
 
 log = logging.getLogger(__name__)
+# GX logs one INFO line per function it does not register (about 200 per import): noise in every task log.
+logging.getLogger("great_expectations._docs_decorators").setLevel(logging.WARNING)
 
 
 class AudienceQualityError(RuntimeError):

@@ -12,6 +12,8 @@ import pandas as pd
 from siyu.lake import partition_dir
 
 log = logging.getLogger(__name__)
+# GX logs one INFO line per function it does not register (about 200 per import): noise in every task log.
+logging.getLogger("great_expectations._docs_decorators").setLevel(logging.WARNING)
 WECOM_ADD_WAYS = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 21, 22, 24, 201, 202]
 ORDER_STATUSES = [
     "WAIT_BUYER_PAY",
