@@ -470,7 +470,7 @@ def _split(kind: Kind, exports: list[Export], rejects: Rejects) -> dict[tuple[st
             except ValueError:
                 day = None
             if day is None:
-                reason = f"{kind.day_column} {values[kind.day_column][:50]!r} has no date (YYYY-MM-DD HH:MM:SS)"
+                reason = f"{kind.day_column} {values[kind.day_column][:50]!r} is not a real date (YYYY-MM-DD HH:MM:SS)"
                 rejects.add(export, record, f"cannot be split: {reason}")
                 continue
             split[(store, day.isoformat())].append(
