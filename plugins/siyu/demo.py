@@ -4,6 +4,7 @@ summarise what landed in the lake next to the world's truth."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -354,26 +355,31 @@ def run_airflow(
         ):
             log.info(line)
         airflow = str(Path(sys.executable).parent / "airflow")
-        process = subprocess.Popen([airflow, "standalone"], env=env)
 
         def stop(signum, _frame):
             raise KeyboardInterrupt(signal.Signals(signum).name)
 
-        # Ctrl-C, `kill` (SIGTERM: systemd, docker stop) and a shell that started us in the background with
-        # SIGINT ignored all stop the whole standalone, never leave its scheduler running on its own.
+        # Ctrl-C and `kill` (SIGTERM: systemd, docker stop) both stop the whole standalone, never leave its
+        # scheduler running on its own. The handlers are set before the child starts, so it begins with
+        # Python's own SIGINT handling even when a shell started us in the background with SIGINT ignored;
+        # it runs in its own process group, which is signalled as a whole.
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
+        process = subprocess.Popen([airflow, "standalone"], env=env, start_new_session=True)
         try:
             return process.wait()
         except KeyboardInterrupt:
             log.info("stopping Airflow (waiting for its components to exit)")
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.terminate()
+            for signum, grace in ((signal.SIGINT, 60), (signal.SIGTERM, 30), (signal.SIGKILL, 10)):
                 try:
-                    process.wait(timeout=30)
+                    os.killpg(process.pid, signum)
+                except ProcessLookupError:
+                    break
+                try:
+                    process.wait(timeout=grace)
+                    break
                 except subprocess.TimeoutExpired:
-                    process.kill()
+                    log.warning("Airflow still running %d s after %s", grace, signal.Signals(signum).name)
+            with contextlib.suppress(ProcessLookupError):  # components the standalone left behind in its group
+                os.killpg(process.pid, signal.SIGKILL)
             return 0
