@@ -134,7 +134,7 @@ def airflow(tmp_path_factory):
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
-            process.wait(timeout=60)
+            process.wait(timeout=150)  # siyu airflow stops its standalone: SIGINT, SIGTERM after 60 s
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
         log.close()
