@@ -23,27 +23,15 @@ from __future__ import annotations
 
 from airflow.sdk import Asset, dag, get_current_context, task
 
-from siyu.orchestration import AUDIENCES, DEFAULT_ARGS, START_DATE, announced, audience_assets, day_param
-
-
-def _acts_on_customers(context) -> bool:
-    """False when the triggering build was as of a chosen day (transform's `as_of`): past audiences are a
-    report, not a send list, and old tags must not overwrite today's in WeCom."""
-    events = announced(context)
-    return not (events and events[-1].get("as_of_requested"))  # the latest build decides
-
-
-def _export_day(context):
-    """The day exported: the as-of day transform announced, else the `day` param, else the warehouse's."""
-    from siyu.activation import audiences_as_of
-    from siyu.ingest.run_day import RunDay, explicit_day, parse_day
-    from siyu.transform import warehouse_path
-
-    days = [event["as_of"] for event in announced(context) if event.get("as_of")]  # the latest build's
-    chosen = explicit_day(context) or (days[-1] if days else None) or audiences_as_of(warehouse_path())
-    if chosen is None:
-        raise ValueError("no audiences computed yet (empty warehouse): run transform first, or pass a day")
-    return RunDay(day=parse_day(chosen), run_id=context["run_id"])
+from siyu.orchestration import (
+    AUDIENCES,
+    DEFAULT_ARGS,
+    START_DATE,
+    acts_on_customers,
+    audience_assets,
+    day_param,
+    export_day,
+)
 
 
 @dag(
@@ -73,7 +61,7 @@ def activate_audiences():
         from siyu.settings import exports_dir
         from siyu.transform import warehouse_path
 
-        run = _export_day(get_current_context())
+        run = export_day(get_current_context())
         manifests = export_audiences(warehouse_path(), exports_dir(), run.day, run.run_id)
         return {audience: manifest["rows"] for audience, manifest in manifests.items()}
 
@@ -83,10 +71,10 @@ def activate_audiences():
         from siyu.transform import warehouse_path
 
         context = get_current_context()
-        if not _acts_on_customers(context):
+        if not acts_on_customers(context):
             print("audiences built as of a chosen day: no sends recorded")
             return 0
-        run = _export_day(context)
+        run = export_day(context)
         return record(warehouse_path(), run.day, run.run_id)
 
     @task
@@ -98,7 +86,7 @@ def activate_audiences():
         from siyu.settings import wecom_config
         from siyu.transform import warehouse_path
 
-        if not _acts_on_customers(get_current_context()):
+        if not acts_on_customers(get_current_context()):
             print("audiences built as of a chosen day: no tags written back to WeCom")
             return {}
         with WeComClient(wecom_config()) as client:

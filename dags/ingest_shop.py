@@ -4,7 +4,8 @@
 Runs daily at 00:00 in the brand's time zone (SIYU_TIMEZONE, default Asia/Shanghai) for the day that
 just ended (`dt`). A run started by hand with no date ingests the day before it was triggered; the
 `day` param (or conf `{"day": "YYYY-MM-DD"}`) chooses one; `airflow backfill create --dag-id ingest_shop
---from-date A --to-date B` ingests the days A..B.
+--from-date A --to-date B` ingests the days A..B (give A and B with the brand's offset, e.g.
+`2025-12-29T00:00:00+08:00`: a bare date is read as UTC).
 
 - **pull_orders**: orders whose update time falls in the day, plus a lookback (`lookback_days`,
   default 3) for late changes (consign, success, refund) → `shop/orders`, `shop/order_items`,

@@ -4,8 +4,9 @@
 Runs daily at 00:00 in the brand's time zone (SIYU_TIMEZONE, default Asia/Shanghai) for the day that
 just ended (`dt`). A run started by hand (UI, REST API, CLI) with no date ingests the day before it was
 triggered; set the `day` param (or conf `{"day": "YYYY-MM-DD"}`) to choose one, or backfill a range:
-`airflow backfill create --dag-id ingest_wecom --from-date 2025-12-29 --to-date 2025-12-31` ingests
-those three days. WeCom keeps statistics for about 180 days and refuses days after "today" (errcode 40058).
+`airflow backfill create --dag-id ingest_wecom --from-date 2025-12-29T00:00:00+08:00 --to-date
+2025-12-31T00:00:00+08:00` ingests those three days (give the offset: a bare date is read as UTC).
+WeCom keeps statistics for about 180 days and refuses days after "today" (errcode 40058).
 
 - **snapshot_contacts**: every guide's friendships (`batch/get_by_user`) → `wecom/follow_relations`,
   `wecom/external_contacts`.

@@ -23,7 +23,16 @@ from __future__ import annotations
 
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 
-from siyu.orchestration import DEFAULT_ARGS, SETTINGS, START_DATE, announce, announced, audience_assets, raw_assets
+from siyu.orchestration import (
+    DEFAULT_ARGS,
+    SETTINGS,
+    START_DATE,
+    announce,
+    announced,
+    audience_assets,
+    raw_assets,
+    requested_as_of,
+)
 
 MARTS = ("dim_customers", "customer_identifiers", "customer_merges", "fct_orders", "identity_quality")
 MART_ASSETS = [Asset(name=f"mart_{m}", uri=f"siyu://warehouse/marts/{m}", group="siyu_marts") for m in MARTS]
@@ -62,7 +71,7 @@ def transform():
         days = sorted({event["day"] for event in announced(context) if event.get("day")})
         if days:
             print(f"raw data published for {', '.join(days)}")
-        as_of = context["params"].get("as_of") or (context["dag_run"].conf or {}).get("as_of")
+        as_of = requested_as_of(context)
         truth = os.environ.get("SIYU_TRUTH_DIR")
         result = dbt_build(
             lake_root(),
@@ -92,9 +101,8 @@ def transform():
 
         context = get_current_context()
         as_of = audiences_as_of(warehouse_path())
-        requested = context["params"].get("as_of") or (context["dag_run"].conf or {}).get("as_of")
         # A build as of a chosen day is a report of the past: activation exports it but does not act on it.
-        extra = {"as_of": as_of and as_of.isoformat(), "as_of_requested": bool(requested)}
+        extra = {"as_of": as_of and as_of.isoformat(), "as_of_requested": bool(requested_as_of(context))}
         announce(context, [*MART_ASSETS, *audience_assets()], extra)
         print(f"published marts {', '.join(MARTS)} and audiences as of {as_of}")
 

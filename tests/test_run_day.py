@@ -142,11 +142,9 @@ def test_the_audiences_as_of_day_is_read_from_the_warehouse(tmp_path):
 def test_activation_acts_on_customers_only_after_a_build_of_the_present():
     """A transform run with an explicit as_of is a report of the past: activation exports it but records
     no sends and writes no tags. The latest triggering build decides."""
-    import runpy
     from types import SimpleNamespace
 
-    module = runpy.run_path(str(DAGS / "activate_audiences.py"))
-    acts = module["_acts_on_customers"]
+    from siyu.orchestration import acts_on_customers as acts
 
     def context(*extras):
         events = [SimpleNamespace(extra=extra, timestamp=f"2026-12-01T0{n}:00") for n, extra in enumerate(extras)]

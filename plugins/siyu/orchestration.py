@@ -121,3 +121,29 @@ def audience_assets() -> list:
         Asset(name=f"audience_{a}", uri=f"siyu://warehouse/audiences/aud_{a}", group="siyu_audiences")
         for a in AUDIENCES
     ]
+
+
+def requested_as_of(context) -> str | None:
+    """The as-of day a transform run was asked for: its `as_of` param, else `as_of` in its conf."""
+    return context["params"].get("as_of") or (context["dag_run"].conf or {}).get("as_of")
+
+
+def acts_on_customers(context) -> bool:
+    """False when the latest triggering build was as of a chosen day (transform's `as_of`): past audiences
+    are a report, not a send list, and old tags must not overwrite today's in WeCom."""
+    events = announced(context)
+    return not (events and events[-1].get("as_of_requested"))
+
+
+def export_day(context) -> object:
+    """The RunDay activation exports for: the `day` param, else the as-of day of the latest triggering
+    build, else the audiences' own as-of day in the warehouse."""
+    from siyu.activation import audiences_as_of
+    from siyu.ingest.run_day import RunDay, explicit_day, parse_day
+    from siyu.transform import warehouse_path
+
+    days = [event["as_of"] for event in announced(context) if event.get("as_of")]
+    chosen = explicit_day(context) or (days[-1] if days else None) or audiences_as_of(warehouse_path())
+    if chosen is None:
+        raise ValueError("no audiences computed yet (empty warehouse): run transform first, or pass a day")
+    return RunDay(day=parse_day(chosen), run_id=context["run_id"])

@@ -59,6 +59,7 @@ def dbt_build(
 
     from siyu.config import dbt_vars as settings_vars
     from siyu.config import load_settings
+    from siyu.lake import recover
     from siyu.orchestration import RAW_ENTITIES
 
     settings = load_settings()
@@ -67,8 +68,6 @@ def dbt_build(
         at = extra_args.index("--vars")
         dbt_vars = {**(dbt_vars or {}), **yaml.safe_load(extra_args[at + 1])}
         del extra_args[at : at + 2]
-    from siyu.lake import recover
-
     recover(lake)  # a partition an interrupted write renamed away is back before dbt lists the lake
     # The transform runs on what exists: an entity with no partition builds empty (macro raw_source), so a
     # store brand with receipts and members but no archive yet still builds. Only an empty lake is refused.

@@ -55,16 +55,16 @@ def today_window(today: date | None = None) -> tuple[date, date]:
     return HISTORY_START, today + FUTURE_SLACK
 
 
-def _text(value: str) -> str:
+def text_field(value: str) -> str:
     if len(value) > TEXT_LIMIT:
         raise ValueError(f"longer than {TEXT_LIMIT} characters")
     return value
 
 
-def _required(value: str) -> str:
+def required_field(value: str) -> str:
     if not value.strip():
         raise ValueError("empty")
-    return _text(value)
+    return text_field(value)
 
 
 def _pattern(regex: str) -> Callable[[str], str]:
@@ -127,24 +127,24 @@ _amount = _pattern(rf"-?[0-9]{{1,{AMOUNT_DIGITS}}}(\.[0-9]{{1,2}})?")
 # The raw contract of each CSV kind: column → check. Values stay text; staging casts them.
 SCHEMAS: dict[str, dict[str, Callable[[str], str]]] = {
     "pos": {
-        "receipt_no": _required,
+        "receipt_no": required_field,
         "line_no": _pattern(rf"[1-9][0-9]{{0,{LINE_NO_DIGITS - 1}}}"),
         "store_id": _pattern(r"S[0-9]{4}"),
         "sold_at": _datetime,
-        "card_no": _text,
-        "phone": _text,
-        "salesperson": _text,
-        "sku": _required,
-        "category": _text,
+        "card_no": text_field,
+        "phone": text_field,
+        "salesperson": text_field,
+        "sku": required_field,
+        "category": text_field,
         "qty": _quantity,
         "unit_price": _amount,
         "amount": _amount,
     },
     "members": {
-        "card_no": _required,
+        "card_no": required_field,
         "store_id": _pattern(r"S[0-9]{4}"),
-        "phone": _text,
-        "name": _text,
+        "phone": text_field,
+        "name": text_field,
         "gender": _pattern(r"[012]"),
         "birthday": _birthday,
         "registered_at": _datetime,
@@ -244,14 +244,14 @@ def quarantine_whole(raw: bytes, path: str, kind: str, reason: str, encoding: st
 
 
 @dataclass
-class _Record:
+class CsvRecord:
     line: int  # the physical line the record starts on
     raw: str  # its text, line break included
     fields: list[str] | None  # None when the CSV reader could not read it
     error: str | None = None
 
 
-def _records(text: str) -> Iterator[_Record]:
+def csv_records(text: str) -> Iterator[CsvRecord]:
     """CSV records with their first physical line and raw text. Lines are split only where CSV splits them
     (\\r, \\n, \\r\\n), never at U+2028, NEL or form feed; a record the reader cannot read (a field over
     the csv module's limit) is yielded with its error and reading goes on."""
@@ -276,10 +276,10 @@ def _records(text: str) -> Iterator[_Record]:
         consumed.clear()
         if fields == []:  # a blank line is not a row
             continue
-        yield _Record(start, raw, fields, error)
+        yield CsvRecord(start, raw, fields, error)
 
 
-def _map_header(record: _Record, schema: dict) -> tuple[dict[str, int], list[str]]:
+def _map_header(record: CsvRecord, schema: dict) -> tuple[dict[str, int], list[str]]:
     """Column → index, by name: trimmed, case-insensitive, any order. Raises UnreadableFile."""
     if record.fields is None:
         raise UnreadableFile(f"header: {record.error}")
@@ -297,7 +297,7 @@ def _map_header(record: _Record, schema: dict) -> tuple[dict[str, int], list[str
     return {column: index[column] for column in schema}, ignored
 
 
-def _check_row(record: _Record, schema: dict, index: dict[str, int], width: int) -> dict:
+def _check_row(record: CsvRecord, schema: dict, index: dict[str, int], width: int) -> dict:
     """The row's values by column, or ValueError with the reason."""
     fields = record.fields or []
     if len(fields) < width:
@@ -353,7 +353,7 @@ def parse_store_bytes(raw: bytes, path: str, kind: str) -> ParsedFile:
     except UnreadableFile as error:
         return quarantine_whole(raw, path, kind, str(error))
     result = ParsedFile(path, kind, encoding, sha256=hashlib.sha256(raw).hexdigest())
-    records = _records(raw.decode(encoding))
+    records = csv_records(raw.decode(encoding))
     header = next(records, None)
     if header is None:
         return result  # empty, or blank lines only: nothing offered

@@ -45,9 +45,10 @@ import pyarrow.parquet as pq
 from siyu.connectors.store_files import SCHEMAS as DROP_SCHEMAS
 from siyu.connectors.store_files import (  # the same value rules as the store contract
     UnreadableFile,
-    _required,
-    _text,
+    csv_records,
     detect_encoding,
+    required_field,
+    text_field,
     today_window,
 )
 from siyu.ingest.run_day import RunDay
@@ -161,7 +162,7 @@ class Column:
 # The export header each lake kind expects (README "Importing history"): our column names, in this order.
 HEADERS: dict[str, dict[str, Column]] = {
     "shop-orders": {
-        "tid": Column(_required),
+        "tid": Column(required_field),
         "status": Column(_one_of(*ORDER_STATUSES)),
         "created": Column(_local_datetime),
         "update_time": Column(_local_datetime, "=created"),
@@ -169,50 +170,50 @@ HEADERS: dict[str, dict[str, Column]] = {
         "consign_time": Column(_optional_datetime, ""),
         "success_time": Column(_optional_datetime, ""),
         "refund_state": Column(_integer(0, 99), "0"),
-        "yz_open_id": Column(_required),
-        "buyer_phone": Column(_text, ""),
-        "outer_user_id": Column(_text, ""),
+        "yz_open_id": Column(required_field),
+        "buyer_phone": Column(text_field, ""),
+        "outer_user_id": Column(text_field, ""),
         "total_fee": Column(_yuan, "=payment"),
         "post_fee": Column(_yuan, "0.00"),
         "payment": Column(_yuan),
-        "wx_entrance": Column(_text, ""),
-        "source_channel": Column(_text, ""),
-        "source_ref": Column(_text, ""),
-        "daogou": Column(_text, ""),
+        "wx_entrance": Column(text_field, ""),
+        "source_channel": Column(text_field, ""),
+        "source_ref": Column(text_field, ""),
+        "daogou": Column(text_field, ""),
     },
     "shop-items": {
-        "tid": Column(_required),
-        "oid": Column(_required),
+        "tid": Column(required_field),
+        "oid": Column(required_field),
         "item_id": Column(_integer(0, 2**62), "0"),
         "sku_id": Column(_integer(0, 2**62), "0"),
-        "outer_sku_id": Column(_text, ""),
-        "title": Column(_text, ""),
-        "category": Column(_text, ""),
+        "outer_sku_id": Column(text_field, ""),
+        "title": Column(text_field, ""),
+        "category": Column(text_field, ""),
         "num": Column(_integer(1, 10_000)),
         "price": Column(_yuan),
         "total_fee": Column(_yuan, "=payment"),
         "payment": Column(_yuan),
     },
     "groups": {
-        "chat_id": Column(_required),
+        "chat_id": Column(required_field),
         "status": Column(_integer(0, 3), "0"),
-        "name": Column(_text, ""),
-        "owner": Column(_required),
+        "name": Column(text_field, ""),
+        "owner": Column(required_field),
         "create_time": Column(_unix_seconds),
-        "notice": Column(_text, ""),
-        "member_version": Column(_text, ""),
+        "notice": Column(text_field, ""),
+        "member_version": Column(text_field, ""),
         "member_count": Column(_integer(0, 100_000), "0"),
     },
     "group-members": {
-        "chat_id": Column(_required),
-        "userid": Column(_required),
+        "chat_id": Column(required_field),
+        "userid": Column(required_field),
         "type": Column(_integer(1, 2)),
-        "unionid": Column(_text, ""),
+        "unionid": Column(text_field, ""),
         "join_time": Column(_unix_seconds),
         "join_scene": Column(_integer(0, 3), "0"),
-        "invitor": Column(_text, ""),
-        "state": Column(_text, ""),
-        "group_nickname": Column(_text, ""),
+        "invitor": Column(text_field, ""),
+        "state": Column(text_field, ""),
+        "group_nickname": Column(text_field, ""),
     },
 }
 
@@ -285,19 +286,9 @@ def _cell(value: object) -> str:
 
 
 def _csv_records(text: str) -> Iterator[Record]:
-    reader = csv.reader(io.StringIO(text, newline=""))
-    start = 1
-    while True:
-        try:
-            fields, error = next(reader), None
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            fields, error = None, f"unreadable CSV record: {exc}"
-        line, start = start, reader.line_num + 1
-        if fields == []:  # a blank line is not a record
-            continue
-        yield Record(line, fields, error)
+    """The store contract's CSV reader (quoted line breaks, per-record errors), as this module's records."""
+    for record in csv_records(text):
+        yield Record(record.line, record.fields, record.error)
 
 
 def read_export(path: Path, mapping: dict[str, str] | None = None) -> Export:
