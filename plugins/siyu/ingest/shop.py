@@ -4,9 +4,11 @@ refunds, and the buyers' account links (users.info.query)."""
 from __future__ import annotations
 
 import logging
+from datetime import date, timedelta
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from siyu.connectors.youzan import YouzanClient, parse
 from siyu.ingest.run_day import RunDay
@@ -16,6 +18,11 @@ log = logging.getLogger(__name__)
 SOURCE = "shop"
 DEFAULT_LOOKBACK_DAYS = 3  # orders change for days after creation (consign, success, refund)
 USERS_PROGRESS_EVERY = 10_000  # a backfill looks up every buyer once: say how far it got
+# users.info.query is one call per buyer. A buyer looked up in an earlier day's partition within this many
+# days is not asked again (her links are in the lake already); after it, she is asked again, so a phone or
+# unionid bound later still arrives. A rerun of the same day asks again for the same buyers (its own
+# partition is replaced, never counted as seen).
+USERS_REFRESH_DAYS = 30
 
 SCHEMAS = {
     "orders": pa.schema(
@@ -124,10 +131,39 @@ def pull_orders(
     return counts
 
 
-def pull_users(client: YouzanClient, lake: Path, run: RunDay, yz_open_ids: list[str]) -> dict[str, int]:
-    """Account links for the buyers seen in this run: yz_open_id ↔ mobile, unionid, openid."""
+def recently_looked_up(lake: Path, run: RunDay, refresh_days: int = USERS_REFRESH_DAYS) -> set[str]:
+    """Buyers whose account links were landed by an earlier day's run within `refresh_days` before the
+    run day. The run day's own partition is never counted: a rerun of the day replaces it."""
+    first = (date.fromisoformat(run.dt) - timedelta(days=refresh_days)).isoformat()
+    seen: set[str] = set()
+    for folder in sorted((Path(lake) / "raw" / SOURCE / "users").glob("dt=*")):
+        day = folder.name.removeprefix("dt=")
+        if first <= day < run.dt:
+            for path in folder.glob("*.parquet"):
+                seen.update(v for v in pq.read_table(path, columns=["yz_open_id"]).column(0).to_pylist() if v)
+    return seen
+
+
+def pull_users(
+    client: YouzanClient,
+    lake: Path,
+    run: RunDay,
+    yz_open_ids: list[str],
+    refresh_days: int = USERS_REFRESH_DAYS,
+) -> dict[str, int]:
+    """Account links for the buyers seen in this run that no earlier day looked up within `refresh_days`:
+    yz_open_id ↔ mobile, unionid, openid."""
     users = []
-    buyers = sorted(set(yz_open_ids))
+    wanted = set(yz_open_ids)
+    known = recently_looked_up(lake, run, refresh_days) & wanted
+    buyers = sorted(wanted - known)
+    log.info(
+        "shop: %d buyers in this run, %d looked up within %d days, %d to look up",
+        len(wanted),
+        len(known),
+        refresh_days,
+        len(buyers),
+    )
     for number, yz_open_id in enumerate(buyers, start=1):
         if number % USERS_PROGRESS_EVERY == 0:
             log.info("shop: looked up %d of %d buyers", number, len(buyers))
@@ -144,7 +180,7 @@ def pull_users(client: YouzanClient, lake: Path, run: RunDay, yz_open_ids: list[
     manifest = write_partition(
         lake, SOURCE, "users", run.dt, table_from_rows(SCHEMAS["users"], users), run_id=run.run_id, window=run.window()
     )
-    return {"users": manifest["rows"]}
+    return {"users": manifest["rows"], "users_known": len(known)}
 
 
 def window_from_conf(conf: dict) -> tuple[int, int] | None:
