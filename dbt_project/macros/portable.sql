@@ -37,7 +37,35 @@
 {% macro default__explode(expression) %}unnest({{ expression }}){% endmacro %}
 {% macro spark__explode(expression) %}explode({{ expression }}){% endmacro %}
 
-{#- A one-way hash for personal identifiers in marts (hex SHA-256). -#}
+{#- A keyed pseudonym for personal identifiers leaving the raw layer: hex HMAC-SHA256 under siyu's secret key
+    (siyu.pseudonyms; docs/privacy.md), H((K ^ opad) || H((K ^ ipad) || m)). The pads never appear in compiled
+    SQL: DuckDB reads them from variables the dbt-duckdb plugin siyu.pseudonyms sets on every connection, and
+    without them the query fails instead of hashing without the key. -#}
 {% macro hash_identifier(expression) %}{{ return(adapter.dispatch('hash_identifier', 'siyu')(expression)) }}{% endmacro %}
-{% macro default__hash_identifier(expression) %}sha256({{ expression }}){% endmacro %}
-{% macro spark__hash_identifier(expression) %}sha2({{ expression }}, 256){% endmacro %}
+{% macro default__hash_identifier(expression) -%}
+    sha256(
+        coalesce(getvariable('siyu_pseudonym_opad'), error('siyu: no pseudonym key (profiles.yml plugin siyu.pseudonyms)'))
+        || unhex(sha256(getvariable('siyu_pseudonym_ipad') || encode(cast({{ expression }} as varchar))))
+    )
+{%- endmacro %}
+{#- Spark: the pads are session settings (spark.siyu.pseudonym_ipad / _opad, hex) that Spark substitutes
+    into the statement when it runs (spark.sql.variable.substitute), so they are not in dbt's compiled SQL. -#}
+{% macro spark__hash_identifier(expression) -%}
+    sha2(concat(unhex('${spark.siyu.pseudonym_opad}'),
+        unhex(sha2(concat(unhex('${spark.siyu.pseudonym_ipad}'), cast({{ expression }} as binary)), 256))), 256)
+{%- endmacro %}
+
+{#- A Parquet file as a relation, by path. -#}
+{% macro read_parquet(path) %}{{ return(adapter.dispatch('read_parquet', 'siyu')(path)) }}{% endmacro %}
+{% macro default__read_parquet(path) %}read_parquet('{{ path | replace("'", "''") }}'){% endmacro %}
+{% macro spark__read_parquet(path) %}parquet.`{{ path }}`{% endmacro %}
+
+{#- True when a file exists, asked of the engine at execution time. -#}
+{% macro file_exists(path) %}{{ return(adapter.dispatch('file_exists', 'siyu')(path)) }}{% endmacro %}
+{% macro default__file_exists(path) %}
+    {%- set found = run_query("select count(*) from glob('" ~ (path | replace("'", "''")) ~ "')") -%}
+    {{ return(found.columns[0].values()[0] > 0) }}
+{% endmacro %}
+{#- Spark reads the privacy files from shared storage, where siyu.privacy writes them; a Spark deployment
+    creates them empty at setup (docs/privacy.md), so they always exist. -#}
+{% macro spark__file_exists(path) %}{{ return(true) }}{% endmacro %}

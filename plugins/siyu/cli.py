@@ -105,6 +105,75 @@ def _build(args: argparse.Namespace) -> int:
     return 0 if result.success else 1
 
 
+def _identifier(args: argparse.Namespace) -> str:
+    """The identifier argument, or a line of standard input for `-` (keeps it out of the shell's history)."""
+    return sys.stdin.readline().strip() if args.identifier == "-" else args.identifier
+
+
+def _erase(args: argparse.Namespace) -> int:
+    import os
+
+    from siyu.privacy import erase, request_erasure
+    from siyu.settings import exports_dir, lake_root
+    from siyu.transform import warehouse_path
+
+    lake = Path(args.lake) if args.lake else lake_root()
+    request = request_erasure(_identifier(args), args.type, lake)
+    if args.queue:
+        print(json.dumps({"request_id": request.request_id, "received_at": request.received_at, "queued": True}))
+        return 0
+    client = None
+    if not args.skip_wecom:
+        from siyu.connectors.wecom import WeComClient
+        from siyu.settings import wecom_config
+
+        client = WeComClient(wecom_config())
+    truth = os.environ.get("SIYU_TRUTH_DIR")
+    try:
+        [record] = erase(
+            request,
+            lake=lake,
+            warehouse=Path(args.warehouse) if args.warehouse else warehouse_path(),
+            exports=Path(args.exports) if args.exports else exports_dir(),
+            wecom_client=client,
+            truth=Path(truth) if truth else None,
+        )
+    except Exception as failed:
+        print(f"siyu erase: request {request.request_id} stays queued for the erase DAG: {failed}", file=sys.stderr)
+        return 1
+    finally:
+        if client is not None:
+            client.close()
+    print(json.dumps(record, ensure_ascii=False, indent=2))
+    return 0
+
+
+def _subject_access(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from siyu.privacy import subject_access
+    from siyu.pseudonyms import privacy_dir
+    from siyu.settings import lake_root
+    from siyu.transform import warehouse_path
+
+    lake = Path(args.lake) if args.lake else lake_root()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = Path(args.out) if args.out else privacy_dir(lake) / "access" / stamp
+    try:
+        report = subject_access(
+            _identifier(args),
+            args.type,
+            lake=lake,
+            warehouse=Path(args.warehouse) if args.warehouse else warehouse_path(),
+            out=out,
+        )
+    except LookupError as missing:
+        print(f"siyu subject-access: {missing}", file=sys.stderr)
+        return 2
+    print(json.dumps({"out": str(out), "sources": report["sources"]}, ensure_ascii=False, indent=2))
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from siyu.demo import run_demo
 
@@ -183,6 +252,29 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--lake", default=None, help="raw lake (default: SIYU_LAKE_DIR)")
     build.add_argument("--warehouse", default=None, help="DuckDB file (default: SIYU_WAREHOUSE)")
     build.set_defaults(func=_build)
+
+    types = "customer_id, phone, unionid, external_userid, member_card (card), yz_open_id (shop_account), openid"
+    erase = commands.add_parser(
+        "erase", help="erase a customer (PIPL art. 47): lake, warehouse, exports, WeCom tags; docs/privacy.md"
+    )
+    erase.add_argument("identifier", help="any identifier she is known by, or a customer id; - reads it from stdin")
+    erase.add_argument("--type", default=None, help=f"what the identifier is (default: any of {types})")
+    erase.add_argument("--queue", action="store_true", help="only record the request for the erase DAG's next run")
+    erase.add_argument("--skip-wecom", action="store_true", help="leave her WeCom tags (no WeCom connection here)")
+    erase.add_argument("--lake", default=None, help="raw lake (default: SIYU_LAKE_DIR)")
+    erase.add_argument("--warehouse", default=None, help="DuckDB file (default: SIYU_WAREHOUSE)")
+    erase.add_argument("--exports", default=None, help="exports folder (default: SIYU_EXPORTS_DIR)")
+    erase.set_defaults(func=_erase)
+
+    access = commands.add_parser(
+        "subject-access", help="write everything siyu holds on one person (PIPL art. 45) as JSON and HTML"
+    )
+    access.add_argument("identifier", help="any identifier she is known by, or a customer id; - reads it from stdin")
+    access.add_argument("--type", default=None, help=f"what the identifier is (default: any of {types})")
+    access.add_argument("--out", default=None, help="output folder (default: <privacy dir>/access/<time>)")
+    access.add_argument("--lake", default=None, help="raw lake (default: SIYU_LAKE_DIR)")
+    access.add_argument("--warehouse", default=None, help="DuckDB file (default: SIYU_WAREHOUSE)")
+    access.set_defaults(func=_subject_access)
 
     standalone = commands.add_parser("airflow", help="Airflow standalone with siyu's DAGs and the simulators")
     standalone.add_argument("--scale", type=int, default=20_000)

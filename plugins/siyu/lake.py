@@ -197,8 +197,17 @@ def write_partition(
     extra: dict | None = None,
 ) -> dict:
     """Write one partition and its manifest (rows, source window, run id, checksum, quarantined count).
-    The same call twice leaves the same data: the partition is replaced, never appended to."""
+    The same call twice leaves the same data: the partition is replaced, never appended to. Rows of erased
+    customers (the suppression list, siyu.privacy) are dropped first and counted (`suppressed`)."""
+    from siyu.privacy import drop_suppressed
+
     manifest: dict = {}
+    table, suppressed = drop_suppressed(table, root)
+    if quarantined is not None:
+        quarantined, suppressed_rejects = drop_suppressed(quarantined, root)
+        suppressed += suppressed_rejects
+    if suppressed:
+        extra = {**(extra or {}), "suppressed": suppressed}
 
     def fill(staging: Path) -> None:
         data_file = staging / "part-0.parquet"
@@ -240,9 +249,60 @@ def write_partition(
 def write_quarantine(root: Path, source: str, entity: str, dt: str, rejected: pa.Table, *, run_id: str) -> Path:
     """Rejected rows with file, line, raw text and reason, replaced per partition like the data."""
     target = partition_dir(root, "quarantine", source, entity, dt)
+    from siyu.privacy import drop_suppressed
+
+    rejected, _ = drop_suppressed(rejected, root)
     rows = rejected.append_column("run_id", pa.array([run_id] * rejected.num_rows, pa.string()))
     _write_folder(target, lambda staging: pq.write_table(rows, staging / "part-0.parquet"))
     return target
+
+
+def rewrite_partition(partition: Path, edit, *, reason: str) -> int | None:
+    """Rewrite a published partition (raw or quarantine) as `edit(table)` returns it (None: leave it as it
+    is), through the same staging folder, fsync and atomic exchange as a write, under the entity lock, so a
+    crash leaves the old partition or the new one and no writer interleaves (the rows are read under the
+    lock). A raw partition's manifest gets the new row count and checksum and counts the rows removed
+    (`removed_rows`, with `reason`); its run and window stay. Returns how many rows were removed, None when
+    the partition was left untouched."""
+    if not partition.parent.exists():
+        return 0
+    with _entity_lock(partition.parent):
+        _recover_folder(partition.parent)
+        data_file = partition / "part-0.parquet"
+        if not data_file.exists():
+            return 0
+        table = pq.read_table(data_file)
+        kept = edit(table)
+        if kept is None:
+            return None
+        removed = table.num_rows - kept.num_rows
+        staging = _leftover(partition, "tmp")
+        staging.mkdir()
+        try:
+            compression = pq.ParquetFile(data_file).metadata.row_group(0).column(0).compression.lower()
+            pq.write_table(kept, staging / "part-0.parquet", compression=compression)
+            if (partition / MANIFEST).exists():
+                manifest = json.loads((partition / MANIFEST).read_text(encoding="utf-8"))
+                manifest["rows"] = kept.num_rows
+                manifest["checksum_sha256"] = hashlib.sha256((staging / "part-0.parquet").read_bytes()).hexdigest()
+                manifest["removed_rows"] = manifest.get("removed_rows", 0) + removed
+                manifest["removed_reason"] = reason
+                manifest["rewritten_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+                text = json.dumps(manifest, ensure_ascii=False, indent=2)
+                (staging / MANIFEST).write_text(text, encoding="utf-8")
+            for path in staging.iterdir():
+                _fsync(path)
+        except Exception:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        _publish(staging, partition)
+    log.info("lake: %s rewritten without %d rows (%s)", partition, removed, reason)
+    return removed
+
+
+def partitions(root: Path) -> list[Path]:
+    """Every published partition folder, raw and quarantine."""
+    return sorted(path for zone in ZONES for path in Path(root).glob(f"{zone}/*/*/dt=*") if path.is_dir())
 
 
 def read_manifest(root: Path, source: str, entity: str, dt: str) -> dict:

@@ -1,6 +1,7 @@
 -- One row per customer and reason they must not be targeted (domain.md §5), whatever the audience:
 --   opted_out           a store membership without marketing consent
---   erased              an erasure request (seed erasure_requests)
+--   erased              an identifier or id of hers is on the suppression list of erased customers (keyed
+--                       pseudonyms, siyu.privacy): records re-ingested after her erasure reach no audience
 --   friendship_deleted  a friendship seen in an earlier snapshot is gone from the latest: WeCom tells who
 --                       deleted only through callbacks, so siyu assumes the customer did (docs/decisions.md)
 --   frequency_cap       sent to on frequency_cap_per_window days of the frequency_cap_window_days before
@@ -12,8 +13,12 @@ customers as (
     select * from {{ ref('dim_customers') }}
 ),
 
-erasures as (
-    select * from {{ ref('erasure_requests') }}
+suppression_list as (
+    select * from {{ ref('stg_privacy__suppressions') }}
+),
+
+customer_pseudonyms as (
+    select * from {{ ref('int_customer_pseudonyms') }}
 ),
 
 snapshots as (
@@ -41,6 +46,12 @@ deleted as (
     where last_seen.last_seen_on < (select max(snapshots.snapshot_date) from snapshots)
 ),
 
+erased as (
+    select customer_pseudonyms.customer_id
+    from customer_pseudonyms
+    inner join suppression_list on customer_pseudonyms.pseudonym = suppression_list.pseudonym
+),
+
 -- Sends before the snapshot date: the day's own export is what this run produces (a rerun of the day
 -- must give the same audiences), and one audience per customer per day keeps the daily limit.
 capped as (
@@ -57,7 +68,7 @@ final as (
     select customer_id, 'opted_out' as reason from customers
     where opted_out
     union all
-    select customer_id, 'erased' from erasures
+    select customer_id, 'erased' from erased
     union all
     select customer_id, 'friendship_deleted' from deleted
     union all
