@@ -1,6 +1,10 @@
--- Merge protection (domain.md §2): identifier values that link more distinct strong identifiers than
--- their type's limit (var identity_link_limits), or a phone typed on more POS receipts than one
--- person makes (var identity_receipt_limit), are left out of matching. One row per excluded value.
+-- Merge protection (domain.md §2): identifier values with evidence that several people share them are
+-- left out of matching. Evidence, not volume: a value that links more distinct strong identifiers than
+-- its type's limit (var identity_link_limits: a counter phone typed on several members' receipts, a
+-- guide's own phone noted on her customers' friendships), or a phone the brand lists as a store or staff
+-- phone (var identity_shared_phones). A phone typed on many receipts with nothing else is one loyal
+-- customer as far as the data can tell (issue 16), so receipts are counted for the report only. One row
+-- per excluded value.
 
 with
 
@@ -42,6 +46,16 @@ limits as (
     {%- endfor %}
 ),
 
+-- The brand's known store and staff phones, normalised as every phone is before matching.
+shared_phones as (
+    {%- for phone in var('identity_shared_phones') or [] %}
+        select 'phone:' || {{ siyu.normalize_phone("'" ~ phone ~ "'") }} as node_key
+        {{- " union all" if not loop.last }}
+    {%- else %}
+        select cast(null as varchar) as node_key
+    {%- endfor %}
+),
+
 final as (
     select
         links.id_type,
@@ -56,16 +70,15 @@ final as (
                 then
                     'links ' || cast(links.strong_identifiers_linked as varchar)
                     || ' strong identifiers (limit ' || cast(limits.link_limit as varchar) || ')'
-            else
-                'typed on ' || cast(receipts_per_phone.receipts as varchar)
-                || ' receipts (limit {{ var("identity_receipt_limit") }})'
+            else 'a known store or staff phone (identity_shared_phones)'
         end as reason
     from links
     inner join limits on links.id_type = limits.id_type
     left join receipts_per_phone on links.node_key = receipts_per_phone.node_key
+    left join shared_phones on links.node_key = shared_phones.node_key
     where
         links.strong_identifiers_linked > limits.link_limit
-        or coalesce(receipts_per_phone.receipts, 0) > {{ var('identity_receipt_limit') }}
+        or shared_phones.node_key is not null
 )
 
 select * from final

@@ -1,0 +1,44 @@
+"""Is the lifetime-value forecast right on this brand's data? Fader, Hardie & Lee (2005) figure 4: BG/NBD
+fitted by siyu.clv (as customer_clv) on purchases up to calibration_end (the snapshot date less var
+clv_holdout_days), then, per calibration frequency (0..6, 7+ repeat purchase days) and overall, the mean
+repeat purchase days customers made in the holdout (calibration_end, holdout_end] beside the mean the
+model expected for them over the holdout's length.
+
+One row per frequency bucket with customers, plus one row 'all'. Empty when too few buyers (as customer_clv).
+"""
+
+import logging
+
+import pandas as pd
+
+log = logging.getLogger("siyu.clv")
+# The mart's contract (report and demo read it): dates as dates, counts as integers.
+TYPED = ("cast(frequency_bucket as varchar) as frequency_bucket, cast(bucket_order as integer) as bucket_order, "
+         "cast(customers as bigint) as customers, cast(actual_repeat_purchases as double) as actual_repeat_purchases, "
+         "cast(expected_repeat_purchases as double) as expected_repeat_purchases, "
+         "cast(calibration_end as date) as calibration_end, cast(holdout_end as date) as holdout_end")
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    from siyu import clv
+
+    inputs = dbt.ref("int_clv_calibration_inputs").df()
+    empty = pd.DataFrame({c: pd.Series(dtype=t) for c, t in [
+        ("frequency_bucket", str), ("bucket_order", "int32"), ("customers", "int64"),
+        ("actual_repeat_purchases", float), ("expected_repeat_purchases", float),
+        ("calibration_end", "datetime64[us]"), ("holdout_end", "datetime64[us]")]})
+    if len(inputs) < 50 or (inputs["frequency"] > 0).sum() < 10 or (inputs["t"] > 0).sum() < 10:
+        log.warning("clv_calibration: %d buyers before the cut-off, too few to fit; the table is empty",
+                    len(inputs))
+        return session.from_df(empty).project(TYPED)
+
+    calibration_end = pd.Timestamp(inputs["calibration_end"].iloc[0])
+    holdout_end = pd.Timestamp(inputs["holdout_end"].iloc[0])
+    result = clv.calibration(inputs, inputs["holdout_purchases"], float((holdout_end - calibration_end).days))
+    result["calibration_end"] = calibration_end
+    result["holdout_end"] = holdout_end
+    log.info("clv_calibration: %d buyers up to %s, holdout to %s", len(inputs), calibration_end.date(),
+             holdout_end.date())
+    calibrated = session.from_df(result[list(empty.columns)])
+    return calibrated.project(TYPED)
