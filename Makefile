@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 STAMP := $(VENV)/.synced
 SCALE ?= 1000000
 
-.PHONY: setup system-deps demo airflow report test test-fast bench bench-pipeline lint clean
+.PHONY: setup system-deps demo airflow report docs test test-fast bench bench-pipeline lint clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,10 @@ airflow: setup
 
 report: setup
 	$(VENV)/bin/siyu report --warehouse data/demo/warehouse/siyu.duckdb --out data/demo/report
+
+# dbt docs of the demo's warehouse: one file that opens from disk, and served at http://127.0.0.1:8081.
+docs: setup
+	$(VENV)/bin/siyu docs --data-dir data/demo --serve
 
 test: setup system-deps
 	$(VENV)/bin/pytest

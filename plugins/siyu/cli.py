@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -195,7 +196,57 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def _docs(args: argparse.Namespace) -> int:
+    from siyu.settings import lake_root
+    from siyu.transform import dbt_docs, warehouse_path
+
+    data_dir = Path(args.data_dir) if args.data_dir else None
+    lake = Path(args.lake) if args.lake else (data_dir / "lake" if data_dir else lake_root())
+    warehouse = Path(args.warehouse) if args.warehouse else None
+    warehouse = warehouse or (data_dir / "warehouse" / "siyu.duckdb" if data_dir else warehouse_path())
+    out = Path(args.out) if args.out else (data_dir / "dbt_docs" if data_dir else Path("data/dbt_docs"))
+    if not warehouse.exists():
+        print(f"siyu docs: no warehouse at {warehouse}: build it first (make demo, siyu build)", file=sys.stderr)
+        return 2
+    page = dbt_docs(lake, warehouse, out)
+    print(f"dbt docs: {page.resolve()} (one file: open it in a browser)")
+    if args.serve:
+        import functools
+        from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+        handler = functools.partial(SimpleHTTPRequestHandler, directory=str(out))
+        with ThreadingHTTPServer((args.host, args.port), handler) as server:
+            print(f"serving dbt docs at http://{args.host}:{server.server_address[1]}/ (Ctrl-C stops)", flush=True)
+            with contextlib.suppress(KeyboardInterrupt):
+                server.serve_forever()
+    return 0
+
+
+def _sql(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from siyu.transform import warehouse_path
+
+    warehouse = Path(args.warehouse) if args.warehouse else warehouse_path()
+    if not warehouse.exists():
+        print(f"siyu sql: no warehouse at {warehouse}", file=sys.stderr)
+        return 2
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        try:
+            relation = con.sql(args.query)
+        except duckdb.Error as error:
+            print(f"siyu sql: {error}", file=sys.stderr)
+            return 1
+        if relation is not None:
+            if args.csv:
+                relation.df().to_csv(sys.stdout, index=False)
+            else:
+                relation.show(max_rows=args.max_rows, max_width=200)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `siyu` command line: every option says what it does (tests/test_readme.py checks)."""
     parser = argparse.ArgumentParser(
         prog="siyu", description="siyu: a customer data platform for WeCom private domains"
     )
@@ -213,18 +264,20 @@ def main(argv: list[str] | None = None) -> int:
         dest="action", required=True
     )
     serve = sim.add_parser("serve", help="serve the WeCom and Youzan simulators on loopback")
-    serve.add_argument("--world", required=True)
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--world", required=True, help="folder of a generated world (siyu world generate --out)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=8765, help="port for both APIs (default 8765)")
     serve.add_argument("--now", type=int, default=None, help="simulated clock, unix seconds (default: world end)")
     serve.add_argument("--faults", type=float, default=0.0, help="share of requests that fail (0-1)")
-    serve.add_argument("--fault-seed", type=int, default=0)
+    serve.add_argument("--fault-seed", type=int, default=0, help="seed of the fault sequence (default 0)")
     serve.set_defaults(func=_sim_serve)
     drops = sim.add_parser("drops", help="write store CSV drops and session-archive JSONL")
-    drops.add_argument("--world", required=True)
-    drops.add_argument("--out", required=True)
+    drops.add_argument("--world", required=True, help="folder of a generated world")
+    drops.add_argument("--out", required=True, help="drop folder to write pos/, members/, archive/, tracking/ into")
     drops.add_argument("--first-day", type=int, default=0, help="first day index of the period")
-    drops.add_argument("--last-day", type=int, default=None)
+    drops.add_argument(
+        "--last-day", type=int, default=None, help="last day index of the period, inclusive (default: the world's last)"
+    )
     drops.set_defaults(func=_sim_drops)
 
     report = commands.add_parser("identity-report", help="print identity quality and merge protection")
@@ -277,9 +330,11 @@ def main(argv: list[str] | None = None) -> int:
     access.set_defaults(func=_subject_access)
 
     standalone = commands.add_parser("airflow", help="Airflow standalone with siyu's DAGs and the simulators")
-    standalone.add_argument("--scale", type=int, default=20_000)
-    standalone.add_argument("--seed", type=int, default=42)
-    standalone.add_argument("--data-dir", default="data/demo")
+    standalone.add_argument("--scale", type=int, default=20_000, help="true persons in the world (default 20000)")
+    standalone.add_argument("--seed", type=int, default=42, help="world seed (default 42)")
+    standalone.add_argument(
+        "--data-dir", default="data/demo", help="world, drops, lake, warehouse, exports, logs (default data/demo)"
+    )
     standalone.add_argument("--port", type=int, default=8080, help="API server and UI port (default 8080)")
     standalone.add_argument(
         "--host", default="127.0.0.1", help="address the API server binds (default 127.0.0.1: this machine only)"
@@ -292,13 +347,40 @@ def main(argv: list[str] | None = None) -> int:
     html_report.add_argument("--out", default="data/report", help="folder for index.html (default data/report)")
     html_report.set_defaults(func=_report)
 
+    sql = commands.add_parser(
+        "sql", help="query the warehouse read-only with the DuckDB siyu runs (the pipeline can keep writing)"
+    )
+    sql.add_argument("query", help='SQL, e.g. "select * from marts.kpi_triangle limit 5"')
+    sql.add_argument("--warehouse", default=None, help="DuckDB file (default: SIYU_WAREHOUSE)")
+    sql.add_argument("--csv", action="store_true", help="print CSV instead of a table")
+    sql.add_argument("--max-rows", type=int, default=40, help="rows shown in the table (default 40)")
+    sql.set_defaults(func=_sql)
+
+    docs = commands.add_parser(
+        "docs", help="dbt docs of the warehouse as one HTML file that opens from disk (or served with --serve)"
+    )
+    docs.add_argument("--data-dir", default=None, help="a demo folder: its lake, warehouse and dbt_docs/ (make demo)")
+    docs.add_argument("--lake", default=None, help="raw lake (default: SIYU_LAKE_DIR, or DATA_DIR/lake)")
+    docs.add_argument("--warehouse", default=None, help="DuckDB file (default: SIYU_WAREHOUSE, or DATA_DIR's)")
+    docs.add_argument("--out", default=None, help="output folder (default data/dbt_docs, or DATA_DIR/dbt_docs)")
+    docs.add_argument("--serve", action="store_true", help="then serve the folder over HTTP until Ctrl-C")
+    docs.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
+    docs.add_argument("--port", type=int, default=8081, help="port to serve on (default 8081; 0: any free port)")
+    docs.set_defaults(func=_docs)
+
     demo = commands.add_parser("demo", help="run the main job end to end on the embedded default")
-    demo.add_argument("--scale", type=int, default=20_000)
-    demo.add_argument("--seed", type=int, default=42)
-    demo.add_argument("--data-dir", default="data/demo")
+    demo.add_argument("--scale", type=int, default=20_000, help="true persons in the world (default 20000)")
+    demo.add_argument("--seed", type=int, default=42, help="world seed: same seed, same world (default 42)")
+    demo.add_argument(
+        "--data-dir", default="data/demo", help="world, drops, lake, warehouse, exports, logs (default data/demo)"
+    )
     demo.set_defaults(func=_demo)
 
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
