@@ -4,6 +4,7 @@ source promises. Suites are built when a run validates, in an ephemeral context 
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -214,8 +215,20 @@ class RawQualityError(RuntimeError):
     """A raw partition broke its contract: downstream publishing must not happen."""
 
 
+def data_docs_dir() -> Path | None:
+    """Where GX Data Docs (an HTML page per validation) are written: SIYU_GX_DOCS_DIR, else `gx_docs/` beside
+    the lake named by SIYU_LAKE_DIR (data/demo/gx_docs in the demo); None (no pages) when neither is set."""
+    if os.environ.get("SIYU_GX_DOCS_DIR"):
+        return Path(os.environ["SIYU_GX_DOCS_DIR"])
+    if os.environ.get("SIYU_LAKE_DIR"):
+        return Path(os.environ["SIYU_LAKE_DIR"]).resolve().parent / "gx_docs"
+    return None
+
+
 def run_suite(name: str, frame: pd.DataFrame, expectations: list) -> list[str]:
-    """Validate a frame against expectations in an ephemeral GX context; one line per failed expectation."""
+    """Validate a frame against expectations in an ephemeral GX context; one line per failed expectation.
+    With a Data Docs folder (data_docs_dir), the result is also rendered there as a page a user opens from
+    the task log, which names the file."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -229,7 +242,31 @@ def run_suite(name: str, frame: pd.DataFrame, expectations: list) -> list[str]:
     suite = context.suites.add(gx.ExpectationSuite(name=name))
     for expectation in expectations:
         suite.add_expectation(expectation)
-    result = batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(suite)
+    docs = data_docs_dir()
+    if docs is None:
+        result = batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(suite)
+    else:
+        site = {
+            "class_name": "SiteBuilder",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        }
+        context.add_data_docs_site(site_name="siyu", site_config=site)
+        validation = context.validation_definitions.add(
+            gx.ValidationDefinition(name=name, data=batch_definition, suite=suite)
+        )
+        checkpoint = context.checkpoints.add(
+            gx.Checkpoint(
+                name=name,
+                validation_definitions=[validation],
+                actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=["siyu"])],
+            )
+        )
+        ((key, result),) = checkpoint.run(batch_parameters={"dataframe": frame}).run_results.items()
+        (page,) = context.get_docs_sites_urls(resource_identifier=key, site_names=["siyu"])
+        log.info(
+            "Great Expectations %s: %s, Data Docs %s", name, "passed" if result.success else "FAILED", page["site_url"]
+        )
     failures = []
     for outcome in result.results:
         if outcome.success:
