@@ -1,5 +1,7 @@
 -- One row per purchase: a paid order, online or in store, of a known customer, not wholly refunded
--- (a fully refunded order is not a purchase: docs/decisions.md "Segments"). Net of refunds.
+-- (a fully refunded order is not a purchase: docs/decisions.md "Segments"). Net of refunds. A paid order
+-- or receipt of 0 yuan (a gift, a voucher redemption) is a purchase only when var purchase_zero_amount
+-- is true (default false: nothing was spent).
 
 with
 
@@ -42,7 +44,12 @@ final as (
     left join discounts on orders.order_id = discounts.order_id
     where
         orders.is_paid
-        and orders.net_amount > 0
+        and (
+            orders.net_amount > 0
+            {%- if var('purchase_zero_amount') %}
+                or orders.gross_amount = 0
+            {%- endif %}
+        )
         and orders.customer_id is not null
 )
 

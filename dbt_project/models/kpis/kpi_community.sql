@@ -10,9 +10,16 @@
 --   fission_rate            members invited by members (fission poster) in the period / members at its start
 --   community_gmv_factors   members × visitor_pay_conversion × (1 + repurchase_rate) × (1 + fission_rate):
 --                           the factors of community GMV (§150) multiplied, to rank groups; gmv is beside it
---   grade                   S/A/B/C/D by var community_grades, else ungraded (null rates: ungraded)
+--   grade                   S/A/B/C/D by var community_grades, else ungraded (null rates: ungraded).
+--                           With visit tracking (the shop's export in the store drops: sources shop and
+--                           store), the first grade whose activity and conversion thresholds both hold.
+--                           Without it, conversion cannot be measured: the first grade whose activity
+--                           threshold holds, visitor_pay_conversion null (issue 16)
+--   grade_basis             activity_and_conversion, or activity_only without visit tracking
 --   purchase_depth          the purchase depth most of the group's members are at (§151): never_bought,
 --                           first_purchase, repeat, vip (top RFM monetary score), distributor (KOC)
+
+{% set visit_tracking = 'shop' in var('sources') and 'store' in var('sources') %}
 
 with
 
@@ -187,7 +194,11 @@ measured as (
         coalesce(talk.active_days, 0) as active_days,
         coalesce(traffic.visitors, 0) as visitors,
         coalesce(traffic.paying_visitors, 0) as paying_visitors,
-        {{ siyu.ratio('traffic.paying_visitors', 'traffic.visitors') }} as visitor_pay_conversion,
+        {% if visit_tracking -%}
+            {{ siyu.ratio('traffic.paying_visitors', 'traffic.visitors') }}
+        {%- else -%}
+            cast(null as double)
+        {%- endif %} as visitor_pay_conversion,
         coalesce(sales.buyers, 0) as buyers,
         coalesce(sales.orders, 0) as orders,
         {{ siyu.ratio('sales.gmv', 'sales.orders') }} as aov,
@@ -227,11 +238,12 @@ final as (
         * (1 + coalesce(fission_rate, 0)) as community_gmv_factors,
         case
             {%- for level in var('community_grades') %}
-                when activity_rate >= {{ level.activity }} and visitor_pay_conversion >= {{ level.conversion }}
-                    then '{{ level.grade }}'
+                {%- set converts = 'visitor_pay_conversion >= ' ~ level.conversion if visit_tracking else 'true' %}
+                when activity_rate >= {{ level.activity }} and {{ converts }} then '{{ level.grade }}'
             {%- endfor %}
             else 'ungraded'
         end as grade,
+        '{{ "activity_and_conversion" if visit_tracking else "activity_only" }}' as grade_basis,
         {{ siyu.kpi_unavailable_reason('kpi_community') }} as unavailable_reason
     from measured
 )

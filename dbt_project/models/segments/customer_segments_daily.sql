@@ -4,11 +4,19 @@
     incremental_strategy='delete+insert',
     on_schema_change='fail'
 ) }}
--- One row per day and customer: RFM, the 8-class segment, lifecycle stage, order milestone and ladder
+-- One row per day and customer: RFM (F per var rfm_frequency, F and M over var rfm_window_days), the
+-- 8-class segment, lifecycle stage, order milestone and ladder
 -- rung as of that day (domain.md §3). Incremental: each run adds the days after the last one stored, up
 -- to the snapshot date, and recomputes the snapshot date; a full refresh rebuilds from
 -- segments_history_start. Both give the same rows (tests/test_segments.py). Past days keep the
 -- customer_id of their day: customer_merges maps ids merged since.
+
+{% if var('rfm_frequency') not in ('purchases', 'purchase_days') %}
+    {% do exceptions.raise_compiler_error(
+        "var rfm_frequency must be 'purchases' or 'purchase_days', not '" ~ var('rfm_frequency') ~ "'"
+    ) %}
+{% endif %}
+{% set in_window = '(day_windows.rfm_window_start is null or orders.paid_on > day_windows.rfm_window_start)' %}
 
 with
 
@@ -59,11 +67,16 @@ customer_days as (
     inner join connections on coalesce(connections.connected_on, days.snapshot_date) <= days.snapshot_date
 ),
 
--- Orders paid after rfm_window_start count towards frequency and monetary.
+-- Purchases paid after rfm_window_start count towards frequency and monetary; var rfm_window_days null
+-- counts all history (no start).
 day_windows as (
     select
         snapshot_date,
-        {{ dbt.dateadd('day', -var('rfm_window_days'), 'snapshot_date') }} as rfm_window_start
+        {% if var('rfm_window_days') is not none -%}
+            {{ dbt.dateadd('day', -var('rfm_window_days'), 'snapshot_date') }}
+        {%- else -%}
+            cast(null as date)
+        {%- endif %} as rfm_window_start
     from days
 ),
 
@@ -74,8 +87,13 @@ order_days as (
         count(*) as lifetime_orders,
         min(orders.paid_on) as first_order_on,
         max(orders.paid_on) as last_order_on,
-        sum(case when orders.paid_on > day_windows.rfm_window_start then 1 else 0 end) as frequency,
-        sum(case when orders.paid_on > day_windows.rfm_window_start then orders.net_amount else 0 end) as monetary
+        -- var rfm_frequency: 'purchases' counts each order or receipt, 'purchase_days' the distinct days.
+        {% if var('rfm_frequency') == 'purchase_days' -%}
+            count(distinct case when {{ in_window }} then orders.paid_on end) as frequency,
+        {%- else -%}
+            sum(case when {{ in_window }} then 1 else 0 end) as frequency,
+        {%- endif %}
+        sum(case when {{ in_window }} then orders.net_amount else 0 end) as monetary
     from day_windows
     inner join orders on day_windows.snapshot_date >= orders.paid_on
     group by day_windows.snapshot_date, orders.customer_id
