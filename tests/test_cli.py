@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -39,6 +40,11 @@ def test_demo_runs_end_to_end_and_keeps_secrets_out_of_logs(tmp_path):
         timeout=900,
     )
     assert "siyu demo summary" in result.stdout
+    # A quiet console: siyu's progress and summary only, with the transform's progress while dbt runs.
+    console = result.stdout.splitlines() + result.stderr.splitlines()
+    assert len(console) < 150, f"{len(console)} lines on the console"
+    assert any(re.search(r"dbt build: \d+/\d+ models done", row) for row in console), "no transform progress"
+    assert not any("findfont" in row or "great_expectations" in row for row in console)
     line = next(row for row in result.stdout.splitlines() if "shop orders in the world / in the lake" in row)
     in_world, in_lake = (int(n.replace(",", "")) for n in line.split()[-3::2])
     assert in_world == in_lake > 0
@@ -60,12 +66,41 @@ def test_demo_runs_end_to_end_and_keeps_secrets_out_of_logs(tmp_path):
     assert block_total("lifecycle stages", 5) == customers
     # The report, dbt docs and every audience export are where the summary says.
     report = next(row for row in lines if row.startswith("report ")).split()[-1]
-    assert Path(report).read_text(encoding="utf-8").count('class="chart"') == 7
-    assert (tmp_path / "dbt_docs" / "index.html").exists() and (tmp_path / "dbt_docs" / "catalog.json").exists()
+    assert Path(report).exists()
+    docs = next(row for row in lines if row.startswith("dbt docs ")).split()[2]
+    assert Path(docs).name == "static_index.html" and "dim_customers" in Path(docs).read_text(encoding="utf-8")
+    assert any(row.strip().startswith("calibration") for row in lines), "the CLV calibration line"
     exported = [row for row in lines if "exported  " in row]
     assert len(exported) == 7 and all(Path(row.split()[-1], "_manifest.json").exists() for row in exported)
     logs = "".join(p.read_text(errors="replace") for p in (tmp_path / "logs").glob("*.log"))
+    assert "\x1b[" not in logs, "log files carry colour codes"
+    assert "Skipping registering function" not in logs
     secret = json.loads((tmp_path / "world/world.json").read_text())["seed"]
     assert "access_token=" not in result.stdout + result.stderr + logs
     assert f"sim-wecom-secret-{secret}" not in result.stdout + result.stderr + logs
     assert len(list(Path(tmp_path / "drops/archive").glob("*.jsonl"))) == 365
+
+
+def test_the_console_shows_siyu_and_the_log_file_everything_else(tmp_path):
+    """GIVEN the demo's logging WHEN a library logs INFO on import (Great Expectations), Airflow and
+    matplotlib log, and a library warns THEN the console shows only siyu's line, the log file all of them."""
+    script = f"""
+import logging, warnings
+from pathlib import Path
+from siyu.demo import quiet_console
+quiet_console(Path({str(tmp_path / "demo.log")!r}))
+import logging.config
+logging.config.dictConfig({{"version": 1, "disable_existing_loggers": False}})  # as uvicorn does in the demo
+import great_expectations
+logging.getLogger("matplotlib.font_manager").warning("findfont: Font family 'Noto Sans CJK SC' not found.")
+logging.getLogger("airflow.task").info("\x1b[32mtask started\x1b[0m")
+warnings.warn("a library warning")
+logging.getLogger("siyu.demo").info("[1/6] generating a world")
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=300)
+    console = (result.stdout + result.stderr).splitlines()
+    assert len(console) == 1 and console[0].endswith("[1/6] generating a world"), console
+    log = (tmp_path / "demo.log").read_text(encoding="utf-8")
+    assert "findfont" in log and "a library warning" in log and "task started" in log
+    assert "great_expectations" in log, "GX's import-time INFO lines are kept in the file"
+    assert "\x1b[" not in log, "colour codes stripped"

@@ -8,6 +8,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -27,6 +28,43 @@ from siyu.world.spec import WorldSpec
 log = logging.getLogger("siyu.demo")
 REPO = Path(__file__).resolve().parents[2]
 STEPS = 6
+# Colour codes (ANSI CSI sequences) some tools write even into files: log files stay plain text.
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+# The transform's progress line (siyu.transform) inside `airflow dags test transform`'s output.
+PROGRESS = re.compile(r"(dbt build: \d+(?:/\d+)? models done.*?)(?:\s+\[siyu\.transform\].*)?$")
+
+
+class _SiyuOnly(logging.Filter):
+    """The console shows siyu's own progress (and any error); third-party INFO and warnings (matplotlib,
+    dbt, Great Expectations, Airflow) go to the log file only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name.split(".")[0] == "siyu" or record.levelno >= logging.ERROR
+
+
+class _PlainFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return ANSI.sub("", super().format(record))
+
+
+def quiet_console(log_file: Path) -> None:
+    """Route every log record to `log_file` (plain text) and only siyu's to the console (stderr)."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    console = logging.StreamHandler(sys.stderr)
+    console.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+    console.addFilter(_SiyuOnly())
+    # Append mode after truncating: a handler in "w" mode never reopens once logging.config (uvicorn's, in
+    # the simulators) has closed it, and the rest of the run would be lost.
+    log_file.write_text("", encoding="utf-8")
+    to_file = logging.FileHandler(log_file, encoding="utf-8")
+    to_file.setFormatter(_PlainFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(console)
+    root.addHandler(to_file)
+    root.setLevel(min(root.level, logging.INFO) or logging.INFO)
+    logging.captureWarnings(True)  # warnings.warn (pandas, pymc, matplotlib) into the file, not the console
 
 
 def _step(number: int, message: str, *args) -> None:
@@ -43,7 +81,7 @@ def _ensure_world(spec: WorldSpec, world_dir: Path) -> dict:
         if (meta["scale"], meta["seed"], meta.get("format_version"), meta.get("start")) == wanted:
             _step(1, "world already generated at %s (scale %d, seed %d)", world_dir, spec.scale, spec.seed)
             return meta
-    for stale in ("world", "drops", "lake", "warehouse", "exports", "airflow", "report", "dbt_docs"):
+    for stale in ("world", "drops", "lake", "warehouse", "exports", "airflow", "report", "dbt_docs", "gx_docs"):
         shutil.rmtree(world_dir.parent / stale, ignore_errors=True)
     _step(1, "generating a world of %d persons (seed %d) into %s", spec.scale, spec.seed, world_dir)
     return generate(spec, world_dir)
@@ -61,17 +99,38 @@ def _airflow_env(data_dir: Path, sim: RunningSimulators) -> dict[str, str]:
         "SIYU_EXPORTS_DIR": str(data_dir / "exports"),
         # Only quality reports read the truth: identity precision and recall are measured against it.
         "SIYU_TRUTH_DIR": str(data_dir / "world" / "truth"),
+        # Plain log files: no colour codes from Airflow's console logger or dbt (task logs, dbt.log).
+        "AIRFLOW__LOGGING__COLORED_CONSOLE_LOG": "False",
+        "NO_COLOR": "1",
+        "DBT_USE_COLORS": "False",
+        "DBT_USE_COLORS_FILE": "False",
     }
     env.update(connection_env(sim.base_url, sim.credentials))
     return env
 
 
 def _airflow(args: list[str], env: dict, log_file: Path) -> float:
-    """Run an airflow command, its output into log_file; fail loudly with the log's tail."""
+    """Run an airflow command, its output into log_file without colour codes, echoing the transform's
+    progress lines to the console; fail loudly with the log's tail."""
     began = time.perf_counter()
     airflow = Path(sys.executable).parent / "airflow"
     with log_file.open("w", encoding="utf-8") as handle:
-        result = subprocess.run([str(airflow), *args], env=env, stdout=handle, stderr=subprocess.STDOUT, check=False)
+        process = subprocess.Popen(
+            [str(airflow), *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+        )
+        for line in process.stdout:
+            plain = ANSI.sub("", line)
+            handle.write(plain)
+            progress = PROGRESS.search(plain.rstrip())
+            if progress:
+                log.info("      %s", progress.group(1))
+        result = subprocess.CompletedProcess(args, process.wait())
     if result.returncode != 0:
         tail = "\n".join(log_file.read_text(encoding="utf-8", errors="replace").splitlines()[-30:])
         raise RuntimeError(f"`airflow {' '.join(args)}` failed (exit {result.returncode}); log {log_file}:\n{tail}")
@@ -188,6 +247,31 @@ def _pad(text: str, width: int) -> str:
     return text + " " * max(width - shown, 0)
 
 
+def _clv_calibration(warehouse: Path) -> dict | None:
+    """The 'all' row of marts.clv_calibration (the CLV model fitted before a holdout, against what the
+    holdout then held), or None when the warehouse has no such mart."""
+    import duckdb
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        try:
+            frame = con.sql("select * from marts.clv_calibration").df()
+        except duckdb.CatalogException:
+            return None
+    rows = frame[frame["frequency_bucket"] == "all"]
+    return None if rows.empty else rows.iloc[0].to_dict()
+
+
+def _print_clv_calibration(row: dict | None) -> None:
+    if row is None:
+        print("  calibration: no marts.clv_calibration in this warehouse")
+        return
+    print(
+        f"  calibration {row['calibration_end']:%Y-%m-%d}, holdout to {row['holdout_end']:%Y-%m-%d}:"
+        f" {row['expected_repeat_purchases']:.2f} expected vs {row['actual_repeat_purchases']:.2f} actual"
+        f" repeat purchases per customer ({row['customers']:,} customers)"
+    )
+
+
 def _print_segments(segments: dict[str, list]) -> None:
     titles = {
         "segments": "RFM segments (customers, mean monetary)",
@@ -206,6 +290,7 @@ def _print_segments(segments: dict[str, list]) -> None:
 def run_demo(scale: int, seed: int, data_dir: Path) -> int:
     began = time.perf_counter()
     data_dir = data_dir.resolve()
+    quiet_console(data_dir / "logs" / "demo.log")
     spec = WorldSpec(scale=scale, seed=seed)
     world_dir = data_dir / "world"
     meta = _ensure_world(spec, world_dir)
@@ -276,6 +361,7 @@ def run_demo(scale: int, seed: int, data_dir: Path) -> int:
         print(f"  {'orders / GMV ' + channel:<44} {orders_count:>10,} {gmv:>14,.0f}")
     print("segments (schema marts)")
     _print_segments(_segments(data_dir / "warehouse" / "siyu.duckdb"))
+    _print_clv_calibration(_clv_calibration(data_dir / "warehouse" / "siyu.duckdb"))
     print("KPIs (schema marts)")
     _print_kpis(_kpis(data_dir / "warehouse" / "siyu.duckdb"))
     audiences, suppressed = _audiences(data_dir / "warehouse" / "siyu.duckdb", data_dir / "exports")
@@ -285,7 +371,8 @@ def run_demo(scale: int, seed: int, data_dir: Path) -> int:
     print("  suppressed: " + ", ".join(f"{reason} {count:,}" for reason, count in sorted(suppressed.items())))
     print("Airflow  " + ", ".join(f"{dag} {seconds:.0f}s" for dag, seconds in timings.items()))
     print(f"report   {report}")
-    print(f"dbt docs {docs}  (or: cd dbt_project && dbt docs serve --target-path {docs.parent})")
+    print(f"dbt docs {docs}  (one file; or served: siyu docs --serve --data-dir {data_dir})")
+    print(f"logs     {logs}  (Airflow, dbt, Great Expectations and libraries' messages)")
     print(f"done in {time.perf_counter() - began:.1f}s")
     return 0
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,6 +91,9 @@ def dbt_build(
         os.environ.pop("SIYU_TRUTH_DIR", None)
     args = [
         "build",
+        # Plain text in task logs and dbt.log: colour codes are noise in a file.
+        "--no-use-colors",
+        "--no-use-colors-file",
         "--project-dir",
         str(PROJECT_DIR),
         "--profiles-dir",
@@ -103,7 +108,8 @@ def dbt_build(
         args += ["--select", select]
     logged_errors: list[str] = []
     try:
-        result = dbtRunner(callbacks=[_collect_errors(logged_errors)]).invoke(args)
+        callbacks = [_collect_errors(logged_errors), BuildProgress(whole_project=select is None)]
+        result = dbtRunner(callbacks=callbacks).invoke(args)
     finally:
         _release_duckdb()
     _drop_temporary_relations(Path(warehouse))
@@ -120,6 +126,42 @@ def dbt_build(
         failures = logged_errors or ["dbt build failed without naming a node or an error (see dbt.log)"]
     log.info("dbt build: %s", statuses)
     return BuildResult(success=bool(result.success), results=statuses, failures=failures)
+
+
+class BuildProgress:
+    """A dbt event callback logging the build's progress (siyu.transform, INFO): models done out of the
+    project's models, and nodes (models, tests, seeds) done out of the build's, at each tenth of the nodes
+    and at most once a minute otherwise, so a long build is never silent and its log stays short."""
+
+    def __init__(self, whole_project: bool, every_seconds: float = 60.0):
+        self.whole_project = whole_project
+        self.every_seconds = every_seconds
+        self.models_total: int | None = None
+        self.nodes_total = 0
+        self.models_done = self.nodes_done = 0
+        self.reported_tenth = 0
+        self.reported_at = time.monotonic()
+
+    def __call__(self, event) -> None:
+        name = event.info.name
+        if name == "FoundStats" and self.whole_project:
+            found = re.search(r"(\d+) models?\b", event.data.stat_line)
+            self.models_total = int(found.group(1)) if found else None
+        elif name == "ConcurrencyLine":
+            self.nodes_total = event.data.node_count
+        elif name == "NodeFinished":
+            self.nodes_done += 1
+            if event.data.node_info.resource_type == "model":
+                self.models_done += 1
+            tenth = 10 * self.nodes_done // max(self.nodes_total, 1)
+            now = time.monotonic()
+            if tenth > self.reported_tenth or now - self.reported_at >= self.every_seconds:
+                self.reported_tenth, self.reported_at = tenth, now
+                log.info("%s", self.line())
+
+    def line(self) -> str:
+        models = f"{self.models_done}/{self.models_total}" if self.models_total else str(self.models_done)
+        return f"dbt build: {models} models done, {self.nodes_done}/{self.nodes_total} nodes with tests"
 
 
 def _collect_errors(errors: list[str]):
@@ -178,8 +220,10 @@ def _release_duckdb() -> None:
 
 
 def dbt_docs(lake: Path, warehouse: Path, target: Path) -> Path:
-    """`dbt docs generate` into `target` (index.html, manifest.json, catalog.json); returns index.html.
-    Compiled with the brand's settings, as the build was."""
+    """`dbt docs generate --static` into `target`; returns static_index.html, one file with the manifest
+    and catalog inside, which a browser opens from disk (index.html fetches manifest.json, which browsers
+    refuse over file://; it works when served: `siyu docs --serve`). Compiled with the brand's settings,
+    as the build was."""
     import json
 
     from dbt.cli.main import dbtRunner
@@ -189,7 +233,8 @@ def dbt_docs(lake: Path, warehouse: Path, target: Path) -> Path:
 
     os.environ["SIYU_LAKE_DIR"] = str(Path(lake).resolve())
     os.environ["SIYU_WAREHOUSE"] = str(Path(warehouse).resolve())
-    args = ["docs", "generate", "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)]
+    args = ["docs", "generate", "--static", "--quiet", "--no-use-colors", "--no-use-colors-file"]
+    args += ["--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)]
     args += ["--vars", json.dumps(settings_vars(load_settings()), ensure_ascii=False, default=str)]
     try:
         result = dbtRunner().invoke([*args, "--target-path", str(Path(target).resolve())])
@@ -197,4 +242,4 @@ def dbt_docs(lake: Path, warehouse: Path, target: Path) -> Path:
         _release_duckdb()
     if not result.success:
         raise RuntimeError(f"dbt docs generate failed: {result.exception}")
-    return Path(target) / "index.html"
+    return Path(target) / "static_index.html"
