@@ -146,3 +146,49 @@ def test_frequency_cap_and_suppressions_reach_the_exports(
         pd.read_parquet(p) for p in (activation_env / "exports").glob(f"*/{date(2025, 12, 31)}/*.parquet")
     )
     assert not set(exported["customer_id"]) & set(targets)
+
+
+def test_exports_open_in_chinese_excel_and_name_customers_for_guides(
+    small_world, warehouse_copy, tmp_path, monkeypatch
+):
+    """GIVEN the audiences of the small world WHEN they are exported THEN every CSV starts with a UTF-8
+    byte-order mark (a zh-CN Excel otherwise decodes UTF-8 as GBK: 首单 becomes 棣栧崟) while tools still read
+    `customer_id` as the first column, and the guide-facing CSV carries, for each 1:1 row, the remark the
+    guide gave the customer in WeCom and a Chinese reason; SIYU_EXPORT_CSV_ENCODING=gbk writes GBK instead."""
+    from siyu.activation import export_audiences
+
+    manifests = export_audiences(warehouse_copy, tmp_path / "exports", date(2025, 12, 31), "t")
+    remarks = pd.read_parquet(
+        small_world / "wecom/follow_relations.parquet", columns=["userid", "external_userid", "remark"]
+    )
+    remark_of = {(r.userid, r.external_userid): r.remark for r in remarks.itertuples()}
+    checked_remarks = 0
+    for audience, manifest in manifests.items():
+        folder = tmp_path / "exports" / audience / "2025-12-31"
+        for name in (f"{audience}.csv", f"{audience}_导购.csv"):
+            assert (folder / name).read_bytes().startswith(b"\xef\xbb\xbf"), f"{name} has no byte-order mark"
+        tools = pd.read_csv(folder / f"{audience}.csv")
+        assert tools.columns[0] == "customer_id" and len(tools) == manifest["rows"]
+        guides = pd.read_csv(folder / f"{audience}_导购.csv", encoding="utf-8-sig", dtype=str)
+        assert len(guides) == manifest["rows"]
+        assert {"导购", "客户备注名", "原因", "客户ID"} <= set(guides.columns)
+        assert set(guides["客户ID"]) == set(tools["customer_id"])
+        for row in guides.itertuples(index=False):
+            reason = row[list(guides.columns).index("原因")]
+            assert any("\u4e00" <= char <= "\u9fff" for char in reason) and "orders" not in reason, reason
+        one_to_one = tools.dropna(subset=["external_userid"]).merge(
+            guides, left_on="customer_id", right_on="客户ID", validate="one_to_one"
+        )
+        for row in one_to_one.itertuples(index=False):
+            expected = remark_of.get((row.guide_userid, row.external_userid))
+            if expected:  # a friendship added after the last snapshot the lake holds has no remark there
+                assert row.客户备注名 == expected
+                checked_remarks += 1
+        if audience == "order_push_3":
+            assert set(guides["原因"].str.extract(r"已下(\d)单")[0]) <= {"1", "2"}
+    assert checked_remarks > 50
+
+    monkeypatch.setenv("SIYU_EXPORT_CSV_ENCODING", "gbk")
+    export_audiences(warehouse_copy, tmp_path / "gbk", date(2025, 12, 31), "t", audiences=("first_order_nudge",))
+    raw = (tmp_path / "gbk/first_order_nudge/2025-12-31/first_order_nudge_导购.csv").read_bytes()
+    assert not raw.startswith(b"\xef\xbb\xbf") and "原因" in raw.decode("gbk")

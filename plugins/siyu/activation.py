@@ -3,8 +3,11 @@ go back to WeCom so guides see them in their client (issue 8, domain.md §5).
 
 - `validate_audiences`: one Great Expectations suite per audience: no suppressed customer, no customer
   twice, the channel's fields present. A failing audience stops the export of every audience.
-- `export_audiences`: data/exports/<audience>/<date>/ with <audience>.parquet, <audience>.csv and a
-  manifest (rows, columns, sha256 of each file); a rerun of the same day replaces the folder atomically.
+- `export_audiences`: data/exports/<audience>/<date>/ with <audience>.parquet and <audience>.csv (ids, for
+  tools), <audience>_导购.csv (for guides: the guide, the customer's remark name, the group, the reason in
+  Chinese) and a manifest (rows, columns, encoding, sha256 of each file); a rerun of the same day replaces
+  the folder atomically. CSVs are UTF-8 with a byte-order mark, so Excel on a Chinese Windows opens them
+  right; SIYU_EXPORT_CSV_ENCODING=gbk (or utf-8) writes another encoding.
 - `record_sends`: the exported customers into activation.sends (the frequency cap reads it); a rerun of
   the same day replaces that day's rows.
 - `writeback_tags`: computed segment tags become WeCom corp tags on each live friendship through mark_tag.
@@ -18,6 +21,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -107,29 +111,104 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+# What a guide reads in the guide-facing export: the audience and why the customer is in it, in Chinese.
+# `{orders}` and `{share}` take the numbers the audience's English reason carries (int_audience_candidates).
+AUDIENCE_ZH = {
+    "first_order_nudge": ("首单转化", "已是好友，还没有下过单"),
+    "order_push_3": ("推第3单", "已下{orders}单，仍然活跃：推动第3单"),
+    "order_push_5": ("推第5单", "已下{orders}单，仍然活跃：推动第5单"),
+    "win_back_important": ("重要挽留", "高价值客户，最近没有购买，购买次数少"),
+    "group_invitation": ("邀请进群", "企业微信好友，还没有加入任何客户群"),
+    "koc_recruitment": ("KOC 招募", "成熟期的近期高价值客户，还没有推荐过新客"),
+    "vip_care": ("VIP 关怀", "净消费排名前 {share}% 的客户"),
+}
+CHANNEL_ZH = {"wecom_1v1": "导购一对一", "wecom_group": "客户群"}
+GUIDE_COLUMNS = {
+    "guide_userid": "导购账号",
+    "guide_name": "导购",
+    "customer_remark": "客户备注名",
+    "customer_wechat_name": "客户微信名",
+    "audience_zh": "人群",
+    "reason_zh": "原因",
+    "channel_zh": "触达方式",
+    "group_name": "客户群",
+    "customer_id": "客户ID",
+}
+
+
+def export_csv_encoding() -> str:
+    """SIYU_EXPORT_CSV_ENCODING, default utf-8-sig: UTF-8 with a byte-order mark, which Excel needs to read
+    Chinese as UTF-8 (without it a zh-CN Excel reads GBK and shows 首单 as 棣栧崟). Tools read it too."""
+    return os.environ.get("SIYU_EXPORT_CSV_ENCODING", "utf-8-sig")
+
+
+def reason_zh(audience: str, reason: str | None) -> str:
+    """The reason a guide reads, in Chinese, with the numbers of the English reason."""
+    _label, template = AUDIENCE_ZH.get(audience, (audience, reason or ""))
+    orders = re.match(r"(\d+) orders", reason or "")
+    share = re.search(r"top (\d+)%", reason or "")
+    return template.format(orders=orders.group(1) if orders else "1-4", share=share.group(1) if share else "")
+
+
+def guide_frame(con, frame: pd.DataFrame) -> pd.DataFrame:
+    """The guide-facing rows of an audience: names where the warehouse has them, ids where it does not."""
+    con.register(
+        "audience_rows",
+        frame[["customer_id", "audience", "reason", "channel", "guide_userid", "external_userid", "chat_id"]],
+    )
+    guide_columns = {row[0] for row in con.execute("describe intermediate.int_guides").fetchall()}
+    guide_name = "guides.guide_name" if "guide_name" in guide_columns else "null"
+    named = con.sql(
+        f"""select rows.*, coalesce({guide_name}, rows.guide_userid) as guide_name,
+                   relations.remark as customer_remark, contacts.contact_name as customer_wechat_name,
+                   groups.group_name
+            from audience_rows as rows
+            left join intermediate.int_guides as guides on guides.guide_userid = rows.guide_userid
+            left join staging.stg_wecom__follow_relations as relations
+                on relations.guide_userid = rows.guide_userid and relations.external_userid = rows.external_userid
+            left join (select distinct on (external_userid) external_userid, contact_name
+                       from staging.stg_wecom__external_contacts) as contacts
+                on contacts.external_userid = rows.external_userid
+            left join (select distinct on (chat_id) chat_id, group_name from staging.stg_wecom__groups) as groups
+                on groups.chat_id = rows.chat_id
+            order by rows.guide_userid nulls last, rows.chat_id, rows.customer_id"""
+    ).df()
+    con.unregister("audience_rows")
+    named["audience_zh"] = named["audience"].map(lambda audience: AUDIENCE_ZH.get(audience, (audience,))[0])
+    named["reason_zh"] = [reason_zh(a, r) for a, r in zip(named["audience"], named["reason"], strict=True)]
+    named["channel_zh"] = named["channel"].map(CHANNEL_ZH).fillna(named["channel"])
+    return named[list(GUIDE_COLUMNS)].rename(columns=GUIDE_COLUMNS)
+
+
 def export_audiences(warehouse: Path, exports: Path, day: date, run_id: str, audiences=AUDIENCES) -> dict:
-    """Write each audience's Parquet, CSV and manifest for `day`; return audience → manifest."""
+    """Write each audience's Parquet, CSV, guide-facing CSV and manifest for `day`; return audience → manifest.
+    The one place export files are written."""
     manifests = {}
+    encoding = export_csv_encoding()
     with _connect(warehouse) as con:
         frames = {audience: load_audience(con, audience) for audience in audiences}
+        guide_frames = {audience: guide_frame(con, frame) for audience, frame in frames.items()}
     for audience, frame in frames.items():
         frame = frame.drop(columns=["is_suppressed"])
         target = exports / audience / day.isoformat()
         staging = target.parent / f".{target.name}.{os.getpid()}"
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
-        frame.to_parquet(staging / f"{audience}.parquet", index=False)
-        frame.to_csv(staging / f"{audience}.csv", index=False, encoding="utf-8")
+        files = (f"{audience}.parquet", f"{audience}.csv", f"{audience}_导购.csv")
+        frame.to_parquet(staging / files[0], index=False)
+        frame.to_csv(staging / files[1], index=False, encoding=encoding)
+        guide_frames[audience].to_csv(staging / files[2], index=False, encoding=encoding)
         manifest = {
             "audience": audience,
             "date": day.isoformat(),
             "run_id": run_id,
             "rows": len(frame),
             "columns": list(frame.columns),
+            "guide_columns": list(guide_frames[audience].columns),
+            "csv_encoding": encoding,
             "by_channel": {k: int(v) for k, v in frame["channel"].value_counts().items()},
             "files": {
-                name: {"sha256": _sha256(staging / name), "bytes": (staging / name).stat().st_size}
-                for name in (f"{audience}.parquet", f"{audience}.csv")
+                name: {"sha256": _sha256(staging / name), "bytes": (staging / name).stat().st_size} for name in files
             },
             "checked": ["no suppressed customer", "no duplicate customer", "channel fields present"],
         }
