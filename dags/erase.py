@@ -13,13 +13,17 @@ time, retried twice on failure (docs/privacy.md "Time from request to deletion")
   exports holding her rows, delete her rows from the warehouse's kept tables, rebuild with dbt, check no
   table holds any of her values, compact the DuckDB file, and append the audit record (request id,
   received, done, counts per place; no personal data). A request that fails stays queued for the retry.
+- **publish**: emits the `erasures` Asset with the number of requests carried out (request ids and counts
+  only), for whatever must follow an erasure (a re-export of the day's audiences, a report).
 """
 
 from __future__ import annotations
 
-from airflow.sdk import dag, task
+from airflow.sdk import Asset, dag, task
 
 from siyu.orchestration import DEFAULT_ARGS, SETTINGS, START_DATE, TIMEZONE
+
+ERASURES = Asset(name="erasures", uri="siyu://privacy/erasures", group="siyu_privacy")
 
 
 def _schedule():
@@ -73,7 +77,15 @@ def erase():
             print(f"erasure {record['request_id']} done: {record['removed']}")
         return records
 
-    erase_requests()
+    @task(outlets=[ERASURES])
+    def publish(records: list[dict]) -> None:
+        from airflow.sdk import get_current_context
+
+        done = [record["request_id"] for record in records]
+        get_current_context()["outlet_events"][ERASURES].extra = {"requests": len(done), "request_ids": done}
+        print(f"{len(done)} erasure requests carried out: {', '.join(done) or 'none'}")
+
+    publish(erase_requests())
 
 
 erase()

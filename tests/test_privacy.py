@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 import pytest
+from conftest import run_dag
 
 from siyu.privacy import ErasureRequest, erase, pending_requests, request_erasure, subject_access
 from siyu.pseudonyms import pseudonym
@@ -114,13 +115,14 @@ def test_marts_hashes_cannot_be_reproduced_without_the_key(world_warehouse):
     assert all(row[0] != _unkeyed(row[1]) for row in identifiers)
 
 
-def test_the_warehouse_query_fails_without_the_key():
-    """Without the plugin's variables the macro's SQL raises instead of hashing with an empty key."""
-    sql = (
-        "select sha256(coalesce(getvariable('siyu_pseudonym_opad'), error('siyu: no pseudonym key')) "
-        "|| unhex(sha256(getvariable('siyu_pseudonym_ipad') || encode('x'))))"
-    )
-    with duckdb.connect() as con, pytest.raises(duckdb.Error, match="no pseudonym key"):
+def test_the_warehouse_query_fails_without_the_key(world_warehouse):
+    """The compiled SQL of a model that hashes, run without the plugin's variables (no key), raises instead
+    of hashing with an empty key. (Fails on a macro that falls back to NULL or to a plain hash.)"""
+    manifest = json.loads((world_warehouse.parent / "dbt_target" / "manifest.json").read_text())
+    [node] = [node for node in manifest["nodes"].values() if node["name"] == "int_customer_pseudonyms"]
+    sql = node["compiled_code"]
+    assert "sha256" in sql and "siyu_pseudonym_opad" in sql
+    with duckdb.connect(str(world_warehouse), read_only=True) as con, pytest.raises(duckdb.Error, match="no pseudonym"):
         con.execute(sql).fetchall()
 
 
@@ -157,10 +159,24 @@ def _merge_by_rebuilding(root: Path, truth: Path) -> None:
 def _state(warehouse: Path) -> dict:
     return {
         "ids": dict(_query(warehouse, "select node_key, customer_id from intermediate.int_identity_map")),
+        "measures": {
+            row[0]: row[1:]
+            for row in _query(
+                warehouse, "select customer_id, recency_days, frequency, monetary from marts.customer_rfm"
+            )
+        },
         "rfm": dict(_query(warehouse, "select customer_id, rfm_segment from marts.customer_rfm")),
         "lifecycle": dict(_query(warehouse, "select customer_id, lifecycle_stage from marts.customer_lifecycle")),
-        "audiences": set(_query(warehouse, "select customer_id, audience from audiences.audience_assignments")),
-        "gmv": dict(_query(warehouse, "select customer_id, sum(payment) from marts.fct_orders group by 1")),
+        "audiences": dict(_query(warehouse, "select customer_id, audience from audiences.audience_assignments")),
+        "gmv": dict(_query(warehouse, "select customer_id, sum(net_amount) from marts.fct_orders group by 1")),
+        "kpi": {
+            row[:2]: row[2:]
+            for row in _query(
+                warehouse,
+                "select period_start, channel, new_buyers, returning_buyers, gmv from marts.kpi_gmv_new_returning "
+                "where period_grain = 'month'",
+            )
+        },
     }
 
 
@@ -206,6 +222,8 @@ def test_erasure_deletes_three_customers_everywhere_and_nobody_else(data_dir, sm
     (by_phone, phone, _), (by_unionid, _, unionid) = candidates
     erased = {by_phone, merged_into, by_unionid}
     before = _state(warehouse)
+    warehouse_before = data_dir.parent / "before.duckdb"  # outside the data directory the scan reads
+    shutil.copy(warehouse, warehouse_before)
     values = {
         customer_id: {
             row[0]
@@ -262,7 +280,9 @@ def test_erasure_deletes_three_customers_everywhere_and_nobody_else(data_dir, sm
         assert record["found"] and record["received_at"] <= record["done_at"]
         assert record["removed"]["warehouse/intermediate.int_identity_map"] > 0
         assert any(place.startswith("lake/raw/") and count > 0 for place, count in record["removed"].items())
-        assert record["removed"]["wecom/friendships_untagged"] > 0
+        assert "wecom/friendships_untagged" in record["removed"]
+    assert audit[0]["removed"]["wecom/friendships_untagged"] > 0  # both chosen with WeCom friendships
+    assert audit[2]["removed"]["wecom/friendships_untagged"] > 0
     assert records[1]["merged_ids"] >= 1
     assert pending_requests(data_dir / "lake") == []
     # her WeCom friendships carry none of siyu's tags any more
@@ -276,14 +296,34 @@ def test_erasure_deletes_three_customers_everywhere_and_nobody_else(data_dir, sm
         for item in client.contacts_by_user(client.follow_users()):
             if item["external_contact"]["external_userid"] in externals:
                 assert not set(item["follow_info"].get("tag_id") or []) & managed
-    # every other customer keeps its ids, segments and audiences; GMV fell by exactly theirs
+    # every other customer keeps its ids, RFM measures, lifecycle stage and orders
     after = _state(warehouse)
     assert {k: v for k, v in before["ids"].items() if v not in erased} == after["ids"]
-    for table in ("rfm", "lifecycle"):
-        assert {k: v for k, v in before[table].items() if k not in erased} == after[table]
-    assert {row for row in before["audiences"] if row[0] not in erased} == after["audiences"]
-    assert {k: v for k, v in before["gmv"].items() if k not in erased} == after["gmv"]
-    assert orders and not set(_query(warehouse, "select order_id from marts.fct_orders")) & orders
+    for table in ("measures", "lifecycle", "gmv"):
+        assert {k: v for k, v in before[table].items() if k not in erased} == after[table], table
+    assert orders and not {row[0] for row in _query(warehouse, "select order_id from marts.fct_orders")} & orders
+    # RFM scores are quintiles of everyone's ranks and VIP care the top share by spend: removing three
+    # customers may move a boundary customer (an aggregate that counted them), nobody else
+    others = len(after["rfm"])
+    moved = {k for k, v in after["rfm"].items() if before["rfm"].get(k) != v}
+    assert len(moved) <= 0.01 * others
+    changed = {k for k in set(before["audiences"]) | set(after["audiences"]) if k not in erased}
+    changed = {k for k in changed if before["audiences"].get(k) != after["audiences"].get(k)}
+    assert len(changed - moved) <= 0.01 * others
+    # KPIs: a month and channel where none of them bought is unchanged; where they did, it counts fewer
+    months = {
+        (row[0], row[1])
+        for row in _query(
+            warehouse_before,
+            "select cast(date_trunc('month', paid_at) as date), channel from marts.fct_orders "
+            f"where is_paid and customer_id in ({', '.join(repr(c) for c in erased)})",
+        )
+    }
+    for key, value in before["kpi"].items():
+        if key not in months:
+            assert after["kpi"].get(key) == value, key
+        else:
+            assert sum(after["kpi"][key][:2]) <= sum(value[:2]), key
 
     # re-ingesting an old record of hers lands nothing of her
     from siyu.lake import write_partition
@@ -355,3 +395,21 @@ def test_subject_access_lists_her_data_and_nothing_of_anyone_else(world_warehous
     }
     leaked |= {owner for owner, _ in others if owner != customer_id and owner in text}
     assert leaked == set()
+
+
+def test_the_erase_dag_carries_out_waiting_requests(dagbag, pipeline_env, warehouse_copy, world_warehouse, monkeypatch):
+    """GIVEN a request for a phone nobody has, queued as `siyu erase --queue` does WHEN the erase DAG runs
+    THEN it is carried out (audited as not found) and no longer waits; the DAG's logs and conf never held it."""
+
+    lake = pipeline_env / "lake"
+    shutil.copytree(world_warehouse.parents[1] / "lake", lake)
+    shutil.copytree(world_warehouse.parents[1] / "privacy", pipeline_env / "privacy")
+    monkeypatch.setenv("SIYU_WAREHOUSE", str(warehouse_copy))
+    request = request_erasure("13000000001", "phone", lake)
+    assert [waiting.request_id for waiting in pending_requests(lake)] == [request.request_id]
+    run_dag(dagbag, "erase")
+    assert pending_requests(lake) == []
+    [record] = [
+        json.loads(line) for line in (pipeline_env / "privacy" / "erasure_audit.jsonl").read_text().splitlines()
+    ]
+    assert record["request_id"] == request.request_id and record["found"] is False

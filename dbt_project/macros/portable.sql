@@ -43,10 +43,14 @@
     without them the query fails instead of hashing without the key. -#}
 {% macro hash_identifier(expression) %}{{ return(adapter.dispatch('hash_identifier', 'siyu')(expression)) }}{% endmacro %}
 {% macro default__hash_identifier(expression) -%}
-    sha256(
-        coalesce(getvariable('siyu_pseudonym_opad'), error('siyu: no pseudonym key (profiles.yml plugin siyu.pseudonyms)'))
-        || unhex(sha256(getvariable('siyu_pseudonym_ipad') || encode(cast({{ expression }} as varchar))))
-    )
+    case
+        when getvariable('siyu_pseudonym_opad') is null
+            then error('siyu: no pseudonym key (profiles.yml plugin siyu.pseudonyms)')
+        else sha256(
+            getvariable('siyu_pseudonym_opad')
+            || unhex(sha256(getvariable('siyu_pseudonym_ipad') || encode(cast({{ expression }} as varchar))))
+        )
+    end
 {%- endmacro %}
 {#- Spark: the pads are session settings (spark.siyu.pseudonym_ipad / _opad, hex) that Spark substitutes
     into the statement when it runs (spark.sql.variable.substitute), so they are not in dbt's compiled SQL. -#}

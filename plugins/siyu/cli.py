@@ -149,6 +149,22 @@ def _erase(args: argparse.Namespace) -> int:
     return 0
 
 
+def _consent(args: argparse.Namespace) -> int:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from siyu.config import load_settings
+    from siyu.privacy import record_consent
+    from siyu.settings import lake_root
+
+    at = datetime.fromisoformat(args.at) if args.at else datetime.now(ZoneInfo(load_settings().timezone))
+    consent = "opt_out" if args.opt_out else "opt_in"
+    lake = Path(args.lake) if args.lake else lake_root()
+    event_id = record_consent(_identifier(args), consent, args.source, at, lake)
+    print(json.dumps({"event_id": event_id, "consent": consent, "source": args.source, "at": at.isoformat()}))
+    return 0
+
+
 def _subject_access(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
@@ -318,6 +334,20 @@ def build_parser() -> argparse.ArgumentParser:
     erase.add_argument("--warehouse", default=None, help="DuckDB file (default: SIYU_WAREHOUSE)")
     erase.add_argument("--exports", default=None, help="exports folder (default: SIYU_EXPORTS_DIR)")
     erase.set_defaults(func=_erase)
+
+    consent = commands.add_parser(
+        "consent", help="record a marketing consent event (opt-in or opt-out) with its time and source"
+    )
+    consent.add_argument("identifier", help="any identifier she is known by, or a customer id; - reads it from stdin")
+    choice = consent.add_mutually_exclusive_group(required=True)
+    choice.add_argument("--opt-out", action="store_true", help="she withdrew marketing consent")
+    choice.add_argument("--opt-in", action="store_true", help="she gave marketing consent")
+    consent.add_argument(
+        "--source", required=True, help="where it came from: wecom_callback, store_form, shop_setting, customer_service"
+    )
+    consent.add_argument("--at", default=None, help="when, business-local ISO time (default: now)")
+    consent.add_argument("--lake", default=None, help="raw lake, locates the privacy folder (default: SIYU_LAKE_DIR)")
+    consent.set_defaults(func=_consent)
 
     access = commands.add_parser(
         "subject-access", help="write everything siyu holds on one person (PIPL art. 45) as JSON and HTML"

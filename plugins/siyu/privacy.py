@@ -436,8 +436,11 @@ def residue(con, values: set[str]) -> dict[str, int]:
             "where table_schema = ? and table_name = ? and (data_type = 'VARCHAR' or data_type = 'VARCHAR[]')",
             [schema, name],
         ).fetchall()
+        # a value alone, or a part of a key such as phone:+86... or member:<card>
         conditions = [
-            f'list_has_any("{column}", [{listed[1:-1]}])' if kind.endswith("[]") else f'"{column}" in {listed}'
+            f'list_has_any("{column}", [{listed[1:-1]}])'
+            if kind.endswith("[]")
+            else f'("{column}" in {listed} or list_has_any(string_split("{column}", \':\'), [{listed[1:-1]}]))'
             for column, kind in columns
         ]
         if conditions:
@@ -628,6 +631,49 @@ def process_requests(*, lake: Path, warehouse: Path, exports: Path | None, wecom
     if not waiting:
         return []
     return erase(waiting, lake=lake, warehouse=warehouse, exports=exports, wecom_client=wecom_client, truth=truth)
+
+
+# --- consent -------------------------------------------------------------------------------------------
+
+CONSENT_SCHEMA = pa.schema(
+    [
+        ("event_id", pa.string()),
+        ("pseudonym", pa.string()),
+        ("consent", pa.string()),
+        ("event_at", pa.timestamp("us")),
+        ("source", pa.string()),
+        ("recorded_at", pa.string()),
+    ]
+)
+
+
+def consent_path(lake: Path | None = None) -> Path:
+    return privacy_dir(lake) / "consent_events.parquet"
+
+
+def record_consent(identifier: str, consent: str, source: str, at: datetime, lake: Path | None = None) -> str:
+    """Record a consent event (opt_in or opt_out) for whoever the identifier names, with its time (business-
+    local, as siyu's timestamps) and source (wecom_callback, store_form, shop_setting, ...). Only keyed
+    pseudonyms of the identifier's forms are kept; the next build matches them to the customer
+    (int_consent_events) and the latest event wins. Returns the event id."""
+    if consent not in ("opt_in", "opt_out"):
+        raise ValueError(f"consent is opt_in or opt_out, not {consent!r}")
+    key = pseudonym_key(lake)
+    event_id = f"K{datetime.now(UTC):%Y%m%d%H%M%S%f}{uuid.uuid4().hex[:4]}"
+    moment = at.replace(tzinfo=None)
+    rows = pa.Table.from_pylist(
+        [
+            {"event_id": event_id, "pseudonym": pseudonym(form, key), "consent": consent, "event_at": moment}
+            | {"source": source, "recorded_at": _now()}
+            for form in sorted(forms(identifier))
+        ],
+        schema=CONSENT_SCHEMA,
+    )
+    path = consent_path(lake)
+    table = pa.concat_tables([pq.read_table(path), rows]) if path.exists() else rows
+    _write_atomically(path, lambda staging: pq.write_table(table, staging))
+    log.info("consent: event %s (%s from %s) recorded", event_id, consent, source)
+    return event_id
 
 
 # --- subject access --------------------------------------------------------------------------------------

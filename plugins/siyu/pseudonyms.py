@@ -13,6 +13,7 @@ and run results hold no key material."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -47,7 +48,9 @@ def key_file(lake: Path | None = None) -> Path:
     return Path(os.environ.get(KEY_FILE_ENV) or privacy_dir(lake) / "pseudonym.key")
 
 
+@functools.cache
 def _airflow_key() -> str | None:
+    """The connection's password, asked once per process (dbt asks for the key on every cursor)."""
     if "AIRFLOW_CTX_DAG_ID" not in os.environ and f"AIRFLOW_CONN_{KEY_CONN_ID.upper()}" not in os.environ:
         return None  # not in a task and no connection in the environment: do not start Airflow for nothing
     try:

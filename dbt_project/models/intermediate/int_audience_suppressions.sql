@@ -1,5 +1,6 @@
 -- One row per customer and reason they must not be targeted (domain.md §5), whatever the audience:
---   opted_out           a store membership without marketing consent
+--   opted_out           her latest consent event withdrew marketing consent (int_customer_consent: a store
+--                       form, a WeCom callback, a shop setting; the latest wins)
 --   erased              an identifier or id of hers is on the suppression list of erased customers (keyed
 --                       pseudonyms, siyu.privacy): records re-ingested after her erasure reach no audience
 --   friendship_deleted  a friendship seen in an earlier snapshot is gone from the latest: WeCom tells who
@@ -9,8 +10,8 @@
 
 with
 
-customers as (
-    select * from {{ ref('dim_customers') }}
+consent as (
+    select * from {{ ref('int_customer_consent') }}
 ),
 
 suppression_list as (
@@ -65,8 +66,8 @@ capped as (
 ),
 
 final as (
-    select customer_id, 'opted_out' as reason from customers
-    where opted_out
+    select customer_id, 'opted_out' as reason from consent
+    where not marketing_consent
     union all
     select customer_id, 'erased' from erased
     union all
