@@ -284,3 +284,17 @@ def test_clv_calibration_chart(report, world_warehouse):
     assert actual["x"] == list(buckets["frequency_bucket"])
     assert actual["y"] == pytest.approx(list(buckets["actual_repeat_purchases"]), abs=1e-6)
     assert expected["y"] == pytest.approx(list(buckets["expected_repeat_purchases"]), abs=1e-6)
+
+
+def test_a_warehouse_without_marts_renders_a_page_that_says_so(tmp_path):
+    """GIVEN a warehouse with no models built yet WHEN the report is rendered THEN it does not fail: the
+    page opens and every chart says there is nothing to draw."""
+    warehouse = tmp_path / "empty.duckdb"
+    duckdb.connect(str(warehouse)).close()
+    page = render(warehouse, tmp_path / "report")
+    with Chromium(tmp_path / "profile") as browser:
+        open_report(browser, page)
+        drawn = charts(browser)
+    assert sorted(drawn) == sorted(CHARTS)
+    for name, chart in drawn.items():
+        assert chart["state"].endswith("|empty") and "nothing to draw" in chart["note"], name

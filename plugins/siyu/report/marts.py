@@ -8,10 +8,13 @@ as None; the report then says the chart is not available instead of failing.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import duckdb
 import pandas as pd
+
+log = logging.getLogger(__name__)
 
 # name → relation. Any may be missing from a warehouse: clv_calibration in older builds, dim_stores and
 # dim_guides until a source gives store and guide names.
@@ -42,10 +45,14 @@ RELATIONS = {
 
 
 def read(con: duckdb.DuckDBPyConnection, relation: str) -> pd.DataFrame | None:
-    """Every row and column of one model, or None when the warehouse has no such model."""
+    """Every row and column of one model, or None when the warehouse has no such model or cannot read it
+    (a staging view over lake files that are not there, e.g. a warehouse copied without its lake)."""
     try:
         return con.sql(f"select * from {relation}").df()
     except duckdb.CatalogException:
+        return None
+    except duckdb.IOException as error:
+        log.warning("report: %s cannot be read (%s); its charts show as not available", relation, error)
         return None
 
 

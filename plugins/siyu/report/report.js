@@ -558,6 +558,11 @@ function setUp() {
     ? `不可计算 Not computable for this brand's sources: ${missing.map((r) => `${r.kpi_model} (${r.measures}): ${r.unavailable_reason}`).join("; ")}`
     : "";
   if (!months.length) {
+    document.querySelectorAll("section.chart").forEach((section) => {
+      section.querySelector(".note").textContent = "没有数据 No KPI periods in the warehouse yet: nothing to draw.";
+      section.querySelector("button.download").disabled = true;
+      section.dataset.state = "|all|empty";
+    });
     document.body.dataset.ready = "1";
     return;
   }
