@@ -160,7 +160,8 @@ def test_the_readme_queries_run_on_a_built_warehouse(world_warehouse):
             timeout=120,
         )
         assert ran.returncode == 0, f"{statement}\n{ran.stderr}"
-        assert len(ran.stdout.splitlines()) >= 2, f"{statement} returned no rows"
+        if "where not is_available" not in statement:  # lists what is missing: empty for a brand with every source
+            assert len(ran.stdout.splitlines()) >= 2, f"{statement} returned no rows"
     (python,) = fenced("python")
     snippet = python.replace("data/demo/warehouse/siyu.duckdb", str(world_warehouse))
     namespace: dict = {}
@@ -181,8 +182,9 @@ def test_siyu_docs_writes_one_file_that_needs_no_server(world_warehouse, tmp_pat
         timeout=600,
     )
     page = (out / "static_index.html").read_text(encoding="utf-8")
-    # The manifest and catalog are inside the page: nothing is fetched from disk beside it.
-    assert '"nodes"' in page and "dim_customers" in page and "fetch(" not in page.split("manifest.json")[0][-200:]
+    # The manifest and the catalog are inside the page: a browser needs nothing beside it.
+    assert "schemas.getdbt.com/dbt/manifest/" in page and "schemas.getdbt.com/dbt/catalog/" in page
+    assert "dim_customers" in page
 
 
 @pytest.mark.integration
