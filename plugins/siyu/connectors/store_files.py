@@ -1,5 +1,7 @@
 """Drop files, read strictly: store POS and member CSVs, and the session-archive and visit-tracking JSONL.
 
+The POS vendor's master data comes the same way: full snapshots of the store master and the staff list.
+
 The contract (README "Store file contract", docs/decisions.md "Store file contract (issue 17)"):
 
 - Encodings: UTF-8, UTF-8 with a BOM, GBK or GB18030. A file that does not decode cleanly in one of them
@@ -111,6 +113,14 @@ def _birthday(value: str) -> str:
     return value
 
 
+def _opening_day(value: str) -> str:
+    # Empty when the master does not know; a store may be listed before it opens (up to a year ahead).
+    if value == "":
+        return value
+    _in_window(_moment(value, _DATE, "YYYY-MM-DD").date(), BIRTHDAY_START, date.today() + FUTURE_SLACK, value)
+    return value
+
+
 _QUANTITY = _pattern(r"-?[0-9]{1,5}")
 
 
@@ -151,8 +161,29 @@ SCHEMAS: dict[str, dict[str, Callable[[str], str]]] = {
         "marketing_opt_in": _pattern(r"[YN]"),
     },
 }
+# The store system's master data (issue 19): full snapshots of the store master (门店档案) and the staff
+# list (导购档案), the names no other source carries. A staff member with no store is head office.
+SCHEMAS["stores"] = {
+    "store_id": _pattern(r"S[0-9]{4}"),
+    "store_name": required_field,
+    "city": text_field,
+    "opened_on": _opening_day,
+}
+SCHEMAS["staff"] = {
+    "userid": required_field,  # the POS salesperson and the WeCom userid: one account per guide
+    "name": text_field,
+    "store_id": _pattern(r"(S[0-9]{4})?"),
+    "status": _pattern(r"active|resigned"),
+}
 # What makes two rows the same row (the lake's keys).
-KEYS = {"pos": ("receipt_no", "line_no"), "members": ("card_no",), "archive": ("msgid",), "tracking": ("visit_id",)}
+KEYS = {
+    "pos": ("receipt_no", "line_no"),
+    "members": ("card_no",),
+    "stores": ("store_id",),
+    "staff": ("userid",),
+    "archive": ("msgid",),
+    "tracking": ("visit_id",),
+}
 
 
 @dataclass

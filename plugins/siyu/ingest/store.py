@@ -39,8 +39,17 @@ log = logging.getLogger(__name__)
 FILE_NAME = re.compile(
     r"(?P<kind>pos|members)_(?P<store>S[0-9]{4})_(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})(?:_resend)?\.csv$", re.ASCII
 )
+# The POS vendor's master data: one full snapshot per export day, for all stores (issue 19).
+MASTER_NAME = re.compile(r"(?P<kind>stores|staff)_(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})(?:_resend)?\.csv$", re.ASCII)
 ARCHIVE_NAME = re.compile(r"(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})\.jsonl$", re.ASCII)
-ENTITY = {"pos": "pos_lines", "members": "members", "archive": "messages", "tracking": "shop_visits"}
+ENTITY = {
+    "pos": "pos_lines",
+    "members": "members",
+    "stores": "stores",
+    "staff": "staff",
+    "archive": "messages",
+    "tracking": "shop_visits",
+}
 QUARANTINE_SCHEMA = pa.schema(
     [("file", pa.string()), ("line", pa.int64()), ("raw", pa.string()), ("reason", pa.string())]
 )
@@ -135,6 +144,8 @@ class DropFile:
 def _classify(path: Path) -> tuple[str, str, str] | None:
     if match := FILE_NAME.search(path.name):
         return match["kind"], match["store"], match["date"]
+    if match := MASTER_NAME.search(path.name):
+        return match["kind"], "", match["date"]  # "": one snapshot for all stores, so a later one supersedes
     if path.parent.name in JSONL_KINDS and (match := ARCHIVE_NAME.search(path.name)):
         return path.parent.name, "", match["date"]
     return None

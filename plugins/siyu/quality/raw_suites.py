@@ -184,6 +184,20 @@ def _expectations(source: str, entity: str) -> list:
             *optional_text(BIRTHDAY, "birthday"),
             *text(DATETIME, "registered_at"),
         ],
+        # Master data snapshots (issue 19): a store run validates every snapshot at once, so an id is
+        # unique per snapshot file, not overall.
+        ("store", "stores"): [
+            *required("store_id", "store_name"),
+            *unique("store_id", "file"),
+            *text(STORE_ID, "store_id"),
+            *optional_text(BIRTHDAY, "opened_on"),
+        ],
+        ("store", "staff"): [
+            *required("userid", "status"),
+            *unique("userid", "file"),
+            *optional_text(STORE_ID, "store_id"),
+            e.ExpectColumnValuesToBeInSet(column="status", value_set=["active", "resigned"]),
+        ],
         ("store", "messages"): [
             *required("msgid", "from", "msgtime", "msgtype"),
             *unique("msgid"),

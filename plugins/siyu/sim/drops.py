@@ -33,6 +33,9 @@ POS_COLUMNS = [
 ]
 MEMBER_COLUMNS = ["card_no", "store_id", "phone", "name", "gender", "birthday", "registered_at", "marketing_opt_in"]
 ENCODINGS = ("utf-8", "utf-8-sig", "gbk")
+STORE_MASTER_COLUMNS = ["store_id", "store_name", "city", "opened_on"]
+STAFF_COLUMNS = ["userid", "name", "store_id", "status"]
+MASTER_ENCODING = "gbk"  # the vendor's head-office export, written by a zh-CN Windows machine
 
 
 def store_encoding(store_id: str, seed: int) -> str:
@@ -144,6 +147,7 @@ def write_store_drops(world_dir: Path, out: Path, first_day: int = 0, last_day: 
                         "source_row": -1,
                     }
                 )
+    files += write_master_data(world_dir, out, last_day)
     truth_dir = world_dir / "truth"
     truth_dir.mkdir(exist_ok=True)
     pd.DataFrame(flaws, columns=["file", "flaw", "receipt_no", "line_no", "source_row"]).to_parquet(
@@ -152,6 +156,31 @@ def write_store_drops(world_dir: Path, out: Path, first_day: int = 0, last_day: 
     summary = {"files": files, "flaws": len(flaws), "pos_lines": len(pos_out), "member_rows": len(members_out)}
     log.info("store drops: %s", summary)
     return summary
+
+
+def write_master_data(world_dir: Path, out: Path, day: int) -> int:
+    """The store system's master data as of the end of `day`, as full snapshots: stores/stores_<date>.csv
+    (门店档案) and staff/staff_<date>.csv (导购档案; a guide who left is listed as resigned). Returns the
+    number of files written."""
+    meta = json.loads((world_dir / "world.json").read_text(encoding="utf-8"))
+    start_ts = meta["start_ts"]
+    dated = _date(day, start_ts)
+    stores = pd.read_parquet(world_dir / "store/stores.parquet")
+    opened = _fmt_ts(stores["opened_at"]).str[:10]
+    store_lines = [
+        list(row) for row in zip(stores["store_id"], stores["store_name"], stores["city"], opened, strict=True)
+    ]
+    staff = pd.read_parquet(world_dir / "wecom/staff.parquet")
+    resigned = staff["resigned_at"] < start_ts + (day + 1) * DAY_SECONDS  # null (still employed) is False
+    staff_lines = [
+        [userid, name, store_id, "resigned" if left else "active"]
+        for userid, name, store_id, left in zip(
+            staff["userid"], staff["name"], staff["store_id"], resigned, strict=True
+        )
+    ]
+    _write_csv(out / "stores" / f"stores_{dated}.csv", STORE_MASTER_COLUMNS, store_lines, MASTER_ENCODING, False)
+    _write_csv(out / "staff" / f"staff_{dated}.csv", STAFF_COLUMNS, staff_lines, MASTER_ENCODING, False)
+    return 2
 
 
 def _write_csv(path: Path, columns: list[str], lines: list[list[str]], encoding: str, truncate_last: bool) -> None:
