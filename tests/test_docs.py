@@ -73,11 +73,6 @@ def test_shared_mart_columns_reference_their_doc_block(world_warehouse):
 
 
 @pytest.mark.integration
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 19, left: about 110 model-specific columns of about 400 (kpi_community and its summary,"
-    " kpi_gmv_new_returning, kpi_guides, kpi_channels, kpi_stores, personas, lifecycle, ladder, tags) lack one",
-)
 def test_every_mart_column_is_described(world_warehouse):
     built = mart_columns(world_warehouse)
     described = documented_columns()
