@@ -89,7 +89,16 @@ def world_warehouse(running_sim, small_world, tmp_path_factory) -> Path:
 
     land_world(running_sim, small_world, root / "lake", root / "drops", contact_snapshot_every_days=30)
     warehouse = root / "wh" / "siyu.duckdb"
-    result = dbt_build(root / "lake", warehouse, truth=small_world / "truth")
+    # The brand lists its stores' counter phones (var identity_shared_phones), as dbt_project.yml asks.
+    import pandas as pd
+
+    counter_phones = pd.read_parquet(small_world / "store" / "stores.parquet", columns=["counter_phone"])
+    result = dbt_build(
+        root / "lake",
+        warehouse,
+        truth=small_world / "truth",
+        dbt_vars={"identity_shared_phones": sorted(counter_phones["counter_phone"].dropna().unique().tolist())},
+    )
     assert result.success, result.failures
     return warehouse
 

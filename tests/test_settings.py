@@ -3,7 +3,8 @@ set the way a brand sets them (SIYU_TIMEZONE, a SIYU_CONFIG file, a run's own va
 as expected, and no setting fails the build or skips what follows.
 
 Each test rebuilds a narrow selection on a copy of the small world's warehouse (built with the defaults:
-Asia/Shanghai, a 365-day RFM window, a 365-day CLV horizon) and compares with the original."""
+Asia/Shanghai, a 365-day RFM window, a 365-day CLV horizon; and the world's counter phones listed in
+identity_shared_phones) and compares with the original."""
 
 from __future__ import annotations
 
@@ -26,7 +27,11 @@ BRAND_SETTINGS = {
     "sources": ["store"],
     "snapshot_date": "2025-12-15",
     "segments_history_days": 10,
-    "rfm_window_days": 90,
+    # All history (null), distinct purchase days, and 0-yuan receipts counted: the other definitions a brand
+    # can align RFM with (issue 16).
+    "rfm_window_days": None,
+    "rfm_frequency": "purchase_days",
+    "purchase_zero_amount": True,
     "lifecycle_intro_days": 14,
     "lifecycle_dormant_days": 60,
     "lifecycle_churn_days": 120,
@@ -46,7 +51,9 @@ BRAND_SETTINGS = {
         "yz_open_id": 3,
         "member_card": 2,
     },
-    "identity_receipt_limit": 50,
+    # A member's own phone in the identity unit tests (receipts R5, R6): listed as a counter phone, it would
+    # be excluded, so a unit test that does not pin its own list fails here.
+    "identity_shared_phones": ["13711112222"],
     "identity_phone_typo_links": False,
     "community_grades": [{"grade": "S", "activity": 0.5, "conversion": 0.5}],
     "triangle_targets": {"ownership": 0.5, "value": 100.0, "referral": 0.1},
@@ -55,6 +62,7 @@ BRAND_SETTINGS = {
     "frequency_cap_per_window": 1,
     "vip_top_share": 0.1,
     "clv_horizon_days": 30,
+    "clv_holdout_days": 91,
 }
 
 

@@ -145,7 +145,7 @@ def dbt_layer_timings(results: list[dict]) -> dict[str, float]:
             layer = "KPI marts"
         elif name.startswith(("aud", "int_audience")):
             layer = "audiences"
-        elif name == "customer_clv" or name == "int_clv_inputs":
+        elif name in ("customer_clv", "int_clv_inputs", "clv_calibration", "int_clv_calibration_inputs"):
             layer = "CLV (pymc-marketing)"
         elif name.startswith(("customer_", "int_customer")):
             layer = "segments and tags"
@@ -208,6 +208,8 @@ def bench_identity_quality(scale: int, seed: int, snapshot_every_days: int | Non
     snapshotted every `snapshot_every_days` days, as a daily ingest_wecom would have kept them), the raw
     quality gates over the lake, a full dbt build, activation and the report. The stages run as the DAG
     tasks do, without Airflow's scheduling around them. BENCHMARKS.md is updated after every stage."""
+    import pandas as pd
+
     from siyu.activation import export_audiences, record_sends, validate_audiences, writeback_tags
     from siyu.connectors.wecom import WeComClient, WeComConfig
     from siyu.ingest.replay import land_world, replay_request_budget
@@ -241,8 +243,12 @@ def bench_identity_quality(scale: int, seed: int, snapshot_every_days: int | Non
         "land the lake through the simulators"
     )
     stage("raw quality gates (Great Expectations, {result:,} validations)", lambda: len(validate_lake(root / "lake")))
+    # The brand lists its stores' counter phones (var identity_shared_phones), as dbt_project.yml asks.
+    stores = pd.read_parquet(world / "store" / "stores.parquet", columns=["counter_phone"])
+    shared_phones = {"identity_shared_phones": sorted(stores["counter_phone"].dropna().unique().tolist())}
     result = stage(
-        "dbt build (all models and tests)", lambda: dbt_build(root / "lake", warehouse, truth=world / "truth")
+        "dbt build (all models and tests)",
+        lambda: dbt_build(root / "lake", warehouse, truth=world / "truth", dbt_vars=shared_phones),
     )
     if not result.success:
         raise RuntimeError(f"dbt build failed: {result.failures}")
