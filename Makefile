@@ -17,10 +17,12 @@ $(STAMP): uv.lock pyproject.toml
 	@touch $(STAMP)
 
 # What the report test and the report need from the system: Debian's Chromium (renders the HTML report
-# headless) and CJK fonts (Chinese labels). Installed with apt-get when run as root; otherwise named.
-SYSTEM_PACKAGES := chromium fonts-noto-cjk
+# headless), CJK fonts (Chinese labels) and DejaVu (the report test's second run, on a machine without CJK
+# fonts, uses only DejaVu). Installed with apt-get when run as root; otherwise named.
+SYSTEM_PACKAGES := chromium fonts-noto-cjk fonts-dejavu-core
 system-deps:
-	@if command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then exit 0; fi; \
+	@if command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "Noto Sans CJK" \
+		&& [ -d /usr/share/fonts/truetype/dejavu ]; then exit 0; fi; \
 	if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "installing $(SYSTEM_PACKAGES) with apt-get"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
