@@ -5,7 +5,8 @@ lifetimes/datasets/CDNOW_master.txt (23,570 customers who first bought at CDNOW 
 1997, their purchases to 1998-06-30) and CDNOW_sample.txt, the 1/10 sample of 2,357 customers the papers
 use. The test turns the sample's transactions from CDNOW_master into the table siyu's models read
 (int_customer_orders) and runs the real dbt models (int_clv_inputs -> customer_clv, int_clv_calibration_inputs
--> clv_calibration) on it: the code path of a brand's build, fit by siyu.clv.
+-> clv_calibration) on it: the code path of a brand's build, fit by siyu.clv (pymc-marketing's BetaGeoModel
+and GammaGammaModel, flat priors, MAP).
 
 Published (39-week calibration to 1997-09-30, purchases counted as distinct purchase days, weeks):
 - BG/NBD r = 0.243, alpha = 4.414, a = 0.793, b = 2.426, log-likelihood -9582.4 (Fader, Hardie & Lee 2005,

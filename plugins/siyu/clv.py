@@ -1,12 +1,21 @@
-"""Lifetime value by maximum likelihood: BG/NBD for repeat purchases and survival (Fader, Hardie & Lee 2005,
+"""Lifetime value with pymc-marketing: BG/NBD for repeat purchases and survival (Fader, Hardie & Lee 2005,
 "Counting Your Customers the Easy Way", Marketing Science 24(2)), Gamma-Gamma for the spend per purchase
 (Fader & Hardie 2013, "The Gamma-Gamma Model of Monetary Value"), and the calibration check of FHL 2005
 figure 4 (expected vs actual repeat purchases in a holdout period, by calibration frequency).
 
+siyu writes no likelihood, optimiser or forecast formula of its own: pymc_marketing.clv.BetaGeoModel and
+GammaGammaModel are fitted by MAP and score with their own methods (expected_purchases,
+expected_probability_alive, expected_customer_spend). Every parameter gets a flat prior (HalfFlat: all
+are positive), so the MAP point is the maximum-likelihood fit. pymc-marketing's BG/NBD defaults are
+informative priors set for a weekly scale; on a day scale they pull the fit away from the likelihood
+(issue 16). With flat priors the fit does not depend on the time unit (fitted in days, alpha is 7 x the
+weekly alpha; r, a and b are unchanged). The MAP optimiser (pymc's L-BFGS-B on the log of the parameters,
+from 1) converges on the CDNOW sample in days to the published weekly parameters within 0.2% (alpha_days
+/ 7 = 4.4136 against 4.414) and to the published log-likelihood within 0.05 (tests/test_clv.py), so the
+models fit in days directly, with no internal week scale.
+
 The dbt models `customer_clv` and `clv_calibration` call these functions; tests/test_clv.py runs the same
-functions on the CDNOW transactions. Flat priors: the fit is the likelihood's maximum, so it does not
-depend on the time unit (fitted in days, alpha is 7 x the weekly alpha; r, a and b are unchanged), and a
-large customer base is never pulled towards a prior chosen for another scale.
+models on the CDNOW transactions.
 
 Inputs are the per-customer summaries of `int_clv_inputs`: frequency (repeat purchase days), recency and
 t (days from the first purchase day to the last one and to the as-of date), monetary_value (mean spend
@@ -15,11 +24,12 @@ per repeat purchase day).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, special
 
 BUCKETS = ["0", "1", "2", "3", "4", "5", "6", "7+"]
 
@@ -32,6 +42,7 @@ class BgNbd:
     b: float
     log_likelihood: float
     customers: int
+    model: Any = field(default=None, repr=False, compare=False)  # the fitted pymc_marketing BetaGeoModel
 
 
 @dataclass(frozen=True)
@@ -41,80 +52,79 @@ class GammaGamma:
     v: float
     log_likelihood: float
     customers: int
+    model: Any = field(default=None, repr=False, compare=False)  # the fitted pymc_marketing GammaGammaModel
 
 
-def _grouped(frame: pd.DataFrame, columns: list[str]) -> tuple[list[np.ndarray], np.ndarray]:
-    """Distinct rows and how many customers share each: day-grained summaries repeat a lot, and the
-    likelihood is a weighted sum over them."""
-    counts = frame.groupby(columns, sort=False).size()
-    values = [counts.index.get_level_values(i).to_numpy(dtype=float) for i in range(len(columns))]
-    return values, counts.to_numpy(dtype=float)
+def _flat(names: list[str]) -> dict:
+    from pymc_extras.prior import Prior
+
+    return {name: Prior("HalfFlat") for name in names}
 
 
-def _bgnbd_log_likelihood(params, x, t_x, t, weights) -> float:
-    r, alpha, a, b = params
-    a1 = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
-    a2 = special.gammaln(a + b) + special.gammaln(b + x) - special.gammaln(b) - special.gammaln(a + b + x)
-    a3 = -(r + x) * np.log(alpha + t)
-    repeat = x > 0
-    a4 = np.where(
-        repeat,
-        np.log(a) - np.log(np.where(repeat, b + x - 1, 1.0)) - (r + x) * np.log(alpha + t_x),
-        -np.inf,
+def _fit_map(model, data: pd.DataFrame, names: list[str]) -> tuple[dict[str, float], float]:
+    """Fit by MAP (pymc.find_MAP via pymc-marketing) and return the parameters and the log-likelihood.
+
+    The log-likelihood is the fitted model's own log-density at the MAP point, compiled by pymc without
+    the log transforms' Jacobian: the HalfFlat priors' log-density is 0 on the positive reals, so what is
+    left is the likelihood (BG/NBD's observed recency_frequency, Gamma-Gamma's likelihood Potential)."""
+    from pymc.model.transform.conditioning import remove_value_transforms
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        model.fit(data, method="map", progressbar=False)
+    fitted = {name: float(np.asarray(model.fit_result[name]).squeeze()) for name in names}
+    log_density = remove_value_transforms(model.model).compile_logp(jacobian=False)
+    return fitted, float(log_density(fitted))
+
+
+def _purchase_data(summary: pd.DataFrame) -> pd.DataFrame:
+    """pymc-marketing's BG/NBD columns; customers are numbered by position, so results keep the row order."""
+    return pd.DataFrame(
+        {
+            "customer_id": np.arange(len(summary)),
+            "frequency": summary["frequency"].to_numpy(dtype=float),
+            "recency": summary["recency"].to_numpy(dtype=float),
+            "T": summary["t"].to_numpy(dtype=float),
+        }
     )
-    return float(np.sum(weights * (a1 + a2 + np.logaddexp(a3, a4))))
 
 
-def _gamma_gamma_log_likelihood(params, x, m, weights) -> float:
-    p, q, v = params
-    px = p * x
-    terms = (
-        special.gammaln(px + q)
-        - special.gammaln(px)
-        - special.gammaln(q)
-        + q * np.log(v)
-        + (px - 1) * np.log(m)
-        + px * np.log(x)
-        - (px + q) * np.log(x * m + v)
+def _spend_data(summary: pd.DataFrame) -> pd.DataFrame:
+    frequency = summary["frequency"].to_numpy(dtype=float)
+    return pd.DataFrame(
+        {
+            "customer_id": np.arange(len(summary)),
+            "frequency": frequency,
+            "monetary_value": summary["monetary_value"].to_numpy(dtype=float),
+        }
     )
-    return float(np.sum(weights * terms))
 
 
-def _maximise(log_likelihood, start: np.ndarray) -> tuple[np.ndarray, float]:
-    """Maximise over the log of the (positive) parameters: BFGS to get close, Nelder-Mead to polish to
-    full precision (the likelihood is flat along some directions, where a gradient tolerance stops early)."""
-
-    def negative(log_params):
-        value = log_likelihood(np.exp(log_params))
-        return -value if np.isfinite(value) else np.inf
-
-    rough = optimize.minimize(negative, np.log(start), method="BFGS")
-    polished = optimize.minimize(
-        negative,
-        rough.x,
-        method="Nelder-Mead",
-        options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20_000, "maxfev": 40_000},
-    )
-    best = polished if polished.fun <= rough.fun else rough
-    return np.exp(best.x), -float(best.fun)
+def _mean(values) -> np.ndarray:
+    """A MAP fit is one chain of one draw; the point's value per customer."""
+    return np.asarray(values.mean(("chain", "draw"))).astype(float)
 
 
 def fit_bgnbd(summary: pd.DataFrame) -> BgNbd:
     """Maximum-likelihood BG/NBD on columns frequency, recency, t (any time unit)."""
-    (x, t_x, t), weights = _grouped(summary, ["frequency", "recency", "t"])
-    start = np.array([1.0, max(float(np.average(t, weights=weights)), 1e-3), 1.0, 1.0])
-    params, log_likelihood = _maximise(lambda p: _bgnbd_log_likelihood(p, x, t_x, t, weights), start)
-    return BgNbd(*map(float, params), log_likelihood=log_likelihood, customers=len(summary))
+    from pymc_marketing.clv import BetaGeoModel
+
+    names = ["r", "alpha", "a", "b"]
+    model = BetaGeoModel(model_config=_flat(names))
+    params, log_likelihood = _fit_map(model, _purchase_data(summary), names)
+    return BgNbd(**params, log_likelihood=log_likelihood, customers=len(summary), model=model)
 
 
 def fit_gamma_gamma(summary: pd.DataFrame) -> GammaGamma:
     """Maximum-likelihood Gamma-Gamma on the repeat buyers' frequency and monetary_value (mean spend per
     repeat purchase); customers without a repeat purchase or with no positive spend carry no information."""
+    from pymc_marketing.clv import GammaGammaModel
+
     repeat = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
-    (x, m), weights = _grouped(repeat, ["frequency", "monetary_value"])
-    start = np.array([1.0, 1.0, max(float(np.average(m, weights=weights)), 1e-3)])
-    params, log_likelihood = _maximise(lambda p: _gamma_gamma_log_likelihood(p, x, m, weights), start)
-    return GammaGamma(*map(float, params), log_likelihood=log_likelihood, customers=len(repeat))
+    names = ["p", "q", "v"]
+    model = GammaGammaModel(model_config=_flat(names))
+    params, log_likelihood = _fit_map(model, _spend_data(repeat), names)
+    return GammaGamma(**params, log_likelihood=log_likelihood, customers=len(repeat), model=model)
 
 
 def fit(summary: pd.DataFrame) -> tuple[BgNbd, GammaGamma]:
@@ -122,36 +132,25 @@ def fit(summary: pd.DataFrame) -> tuple[BgNbd, GammaGamma]:
 
 
 def probability_alive(model: BgNbd, summary: pd.DataFrame) -> np.ndarray:
-    """P(alive | x, t_x, T), FHL 2005 equation (A10)'s denominator."""
-    x, t_x, t = (summary[c].to_numpy(dtype=float) for c in ["frequency", "recency", "t"])
-    return 1.0 / (1.0 + _dropout_odds(model, x, t_x, t))
-
-
-def _dropout_odds(model: BgNbd, x, t_x, t) -> np.ndarray:
-    r, alpha, a, b = model.r, model.alpha, model.a, model.b
-    repeat = x > 0
-    base = np.where(repeat, a / np.where(repeat, b + x - 1, 1.0), 0.0)
-    return base * np.exp((r + x) * (np.log(alpha + t) - np.log(alpha + t_x)))
+    """P(alive | x, t_x, T): pymc-marketing's expected_probability_alive at the fitted point."""
+    return _mean(model.model.expected_probability_alive(data=_purchase_data(summary)))
 
 
 def expected_purchases(model: BgNbd, summary: pd.DataFrame, horizon: float) -> np.ndarray:
-    """Expected purchases in the next `horizon` time units given the history, FHL 2005 equation (10)."""
-    x, t_x, t = (summary[c].to_numpy(dtype=float) for c in ["frequency", "recency", "t"])
-    r, alpha, a, b = model.r, model.alpha, model.a, model.b
+    """Expected purchases in the next `horizon` time units given the history (FHL 2005 equation 10):
+    pymc-marketing's expected_purchases at the fitted point."""
     if horizon <= 0:
-        return np.zeros(len(x))
-    hypergeometric = special.hyp2f1(r + x, b + x, a + b + x - 1, horizon / (alpha + t + horizon))
-    remaining = 1.0 - np.exp((r + x) * (np.log(alpha + t) - np.log(alpha + t + horizon))) * hypergeometric
-    return (a + b + x - 1) / (a - 1) * remaining / (1.0 + _dropout_odds(model, x, t_x, t))
+        return np.zeros(len(summary))
+    return _mean(model.model.expected_purchases(data=_purchase_data(summary), future_t=float(horizon)))
 
 
 def expected_spend_per_purchase(model: GammaGamma, summary: pd.DataFrame) -> np.ndarray:
-    """E[spend per purchase | x, m] (Fader & Hardie 2013): a weighted mean of the population mean
-    p v / (q - 1) and the customer's own mean; a customer with no repeat purchase gets the population mean."""
-    x = summary["frequency"].to_numpy(dtype=float)
-    m = summary["monetary_value"].to_numpy(dtype=float)
-    m = np.where(x > 0, m, 0.0)
-    return model.p * (model.v + x * m) / (model.p * x + model.q - 1)
+    """E[spend per purchase | x, m] (Fader & Hardie 2013): pymc-marketing's expected_customer_spend, a
+    weighted mean of the population mean p v / (q - 1) and the customer's own mean; a customer with no
+    repeat purchase (weight 0) gets the population mean."""
+    data = _spend_data(summary)
+    data["monetary_value"] = np.where(data["frequency"] > 0, data["monetary_value"], 0.0)
+    return _mean(model.model.expected_customer_spend(data=data))
 
 
 def score(summary: pd.DataFrame, purchases: BgNbd, spend: GammaGamma, horizon: float) -> pd.DataFrame:
@@ -203,6 +202,6 @@ def calibration(calibration_summary: pd.DataFrame, holdout_purchases: pd.Series,
 
 def parameters(purchases: BgNbd, spend: GammaGamma) -> dict[str, float]:
     """The fitted parameters and log-likelihoods at full precision, named as customer_clv's columns."""
-    bg = {f"bgnbd_{k}": v for k, v in asdict(purchases).items() if k != "customers"}
-    gg = {f"gg_{k}": v for k, v in asdict(spend).items() if k != "customers"}
+    bg = {f"bgnbd_{k}": getattr(purchases, k) for k in ["r", "alpha", "a", "b", "log_likelihood"]}
+    gg = {f"gg_{k}": getattr(spend, k) for k in ["p", "q", "v", "log_likelihood"]}
     return {**bg, **gg}

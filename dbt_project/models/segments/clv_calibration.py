@@ -1,8 +1,8 @@
 """Is the lifetime-value forecast right on this brand's data? Fader, Hardie & Lee (2005) figure 4: BG/NBD
-fitted by siyu.clv (as customer_clv) on purchases up to calibration_end (the snapshot date less var
-clv_holdout_days), then, per calibration frequency (0..6, 7+ repeat purchase days) and overall, the mean
-repeat purchase days customers made in the holdout (calibration_end, holdout_end] beside the mean the
-model expected for them over the holdout's length.
+fitted by siyu.clv with pymc-marketing (as customer_clv) on purchases up to calibration_end (the snapshot
+date less var clv_holdout_days), then, per calibration frequency (0..6, 7+ repeat purchase days) and
+overall, the mean repeat purchase days customers made in the holdout (calibration_end, holdout_end] beside
+the mean the model expected for them over the holdout's length.
 
 One row per frequency bucket with customers, plus one row 'all'. Empty when too few buyers (as customer_clv).
 """

@@ -1,5 +1,6 @@
 """Predicted lifetime value per buyer (domain.md §3): BG/NBD for purchases and survival, Gamma-Gamma for
-spend per purchase, maximum-likelihood fits (flat priors) by siyu.clv on int_clv_inputs (days).
+spend per purchase, fitted by siyu.clv on int_clv_inputs (days) with pymc-marketing (BetaGeoModel and
+GammaGammaModel, flat priors, MAP: the maximum-likelihood fit).
 
 Columns: expected purchases and expected value over var clv_horizon_days, the probability of being alive
 at the snapshot date, and the fitted parameters with each model's log-likelihood at full precision (the
