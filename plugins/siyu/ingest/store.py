@@ -130,7 +130,7 @@ class DropFile:
     path: Path
     relative: str
     kind: str
-    store: str  # "" for the archive and tracking exports
+    store: str  # "" for the archive, tracking and master-data exports
     dt: str
     mtime_ns: int
     link: str | None = None  # the target of a symlink, which is never read
