@@ -27,6 +27,7 @@ import warnings
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -160,6 +161,26 @@ def test_customer_clv_forecasts_over_the_configured_horizon(fitted):
     expected = reference.conditional_expected_number_of_purchases_up_to_time(39, weeks["x"], weeks["t_x"], weeks["T"])
     assert fitted["expected_purchases"].sum() == pytest.approx(expected.sum(), rel=0.005)
     assert fitted["expected_purchases"].to_numpy() == pytest.approx(expected.to_numpy(), rel=0.02, abs=1e-3)
+
+
+def test_customer_clv_scores_survival_and_spend_as_the_published_models(fitted):
+    """P(alive) and the expected spend per purchase, against lifetimes' BG/NBD and Gamma-Gamma formulas at
+    the published parameters (implementations siyu's code does not share)."""
+    warnings.filterwarnings("ignore")
+    from lifetimes import BetaGeoFitter, GammaGammaFitter
+
+    purchases = BetaGeoFitter()
+    purchases.params_ = pd.Series(BG_NBD)
+    alive = purchases.conditional_probability_alive(fitted["frequency"], fitted["recency"] / 7, fitted["t"] / 7)
+    assert fitted["probability_alive"].to_numpy() == pytest.approx(np.asarray(alive), abs=0.01)
+    assert (fitted.loc[fitted["frequency"] == 0, "probability_alive"] == 1).all()
+    spend = GammaGammaFitter()
+    spend.params_ = pd.Series(GAMMA_GAMMA)
+    per_purchase = spend.conditional_expected_average_profit(fitted["frequency"], fitted["monetary_value"])
+    assert fitted["expected_spend_per_purchase"].to_numpy() == pytest.approx(np.asarray(per_purchase), rel=0.01)
+    assert fitted["expected_value"].to_numpy() == pytest.approx(
+        (fitted["expected_purchases"] * fitted["expected_spend_per_purchase"]).to_numpy(), rel=1e-12
+    )
 
 
 def test_clv_calibration_reproduces_the_cdnow_holdout(warehouse, transactions):
