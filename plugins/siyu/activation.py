@@ -156,14 +156,17 @@ def guide_frame(con, frame: pd.DataFrame) -> pd.DataFrame:
         "audience_rows",
         frame[["customer_id", "audience", "reason", "channel", "guide_userid", "external_userid", "chat_id"]],
     )
-    guide_columns = {row[0] for row in con.execute("describe intermediate.int_guides").fetchall()}
-    guide_name = "guides.guide_name" if "guide_name" in guide_columns else "null"
+    # Names from the staff list (marts.dim_guides); a warehouse built before that mart shows accounts.
+    has_names = con.execute(
+        "select count(*) from information_schema.tables where table_schema = 'marts' and table_name = 'dim_guides'"
+    ).fetchall()[0][0]
+    guides, guide_name = ("marts.dim_guides", "guides.guide_name") if has_names else ("intermediate.int_guides", "null")
     named = con.sql(
         f"""select rows.*, coalesce({guide_name}, rows.guide_userid) as guide_name,
                    relations.remark as customer_remark, contacts.contact_name as customer_wechat_name,
                    groups.group_name
             from audience_rows as rows
-            left join intermediate.int_guides as guides on guides.guide_userid = rows.guide_userid
+            left join {guides} as guides on guides.guide_userid = rows.guide_userid
             left join staging.stg_wecom__follow_relations as relations
                 on relations.guide_userid = rows.guide_userid and relations.external_userid = rows.external_userid
             left join (select distinct on (external_userid) external_userid, contact_name
