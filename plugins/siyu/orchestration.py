@@ -34,7 +34,7 @@ RAW_ENTITIES = {
         "group_statistic",
     ),
     "shop": ("orders", "order_items", "refunds", "users"),
-    "store": ("pos_lines", "members", "messages", "shop_visits"),
+    "store": ("pos_lines", "members", "stores", "staff", "messages", "shop_visits"),
 }
 
 

@@ -107,7 +107,8 @@ states as (
         order_days.first_order_on,
         order_days.last_order_on,
         {{ dbt.datediff('order_days.last_order_on', 'customer_days.snapshot_date', 'day') }} as recency_days,  -- noqa: LT05
-        coalesce(order_days.frequency, 0) as frequency,
+        -- One type whichever F is counted, so changing var rfm_frequency never breaks the incremental table.
+        cast(coalesce(order_days.frequency, 0) as bigint) as frequency,
         cast(coalesce(order_days.monetary, 0) as decimal(18, 2)) as monetary,
         customer_days.member_since,
         customer_days.koc_since
