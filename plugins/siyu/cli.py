@@ -119,16 +119,28 @@ def _erase(args: argparse.Namespace) -> int:
     from siyu.transform import warehouse_path
 
     lake = Path(args.lake) if args.lake else lake_root()
-    request = request_erasure(_identifier(args), args.type, lake)
-    if args.queue:
-        print(json.dumps({"request_id": request.request_id, "received_at": request.received_at, "queued": True}))
-        return 0
     client = None
-    if not args.skip_wecom:
+    if not args.skip_wecom and not args.queue:
+        # Checked before the request is recorded: a request file holds her identifier until it is done.
         from siyu.connectors.wecom import WeComClient
         from siyu.settings import wecom_config
 
-        client = WeComClient(wecom_config())
+        try:
+            client = WeComClient(wecom_config())
+        except Exception as missing:
+            print(
+                f"siyu erase: no WeCom connection ({missing}); set connection wecom_default to remove her tags "
+                "in WeCom, or pass --skip-wecom (e.g. on the demo's data, whose simulators have stopped), or "
+                "--queue to leave the request to the erase DAG. Nothing was recorded.",
+                file=sys.stderr,
+            )
+            return 2
+    request = request_erasure(_identifier(args), args.type, lake)
+    # dbt records the command line that started it (run_results.json, dbt.log): never her identifier.
+    sys.argv = [sys.argv[0], "erase", "(identifier withheld)"]
+    if args.queue:
+        print(json.dumps({"request_id": request.request_id, "received_at": request.received_at, "queued": True}))
+        return 0
     truth = os.environ.get("SIYU_TRUTH_DIR")
     try:
         [record] = erase(

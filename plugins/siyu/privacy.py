@@ -702,6 +702,40 @@ def _only_hers(row: dict, subject: Subject) -> dict:
     }
 
 
+def _blank_others(held: dict[str, list[dict]], subject: Subject, warehouse: Path) -> None:
+    """Blank, in place, every value of her rows that is another person's identifier: a raw order names the
+    shop account of the friend who referred her (source_ref), a message the guide's peers. Her own
+    identifiers stay; phones are compared in both the raw 11-digit and the +86 form."""
+    import duckdb
+    import pandas as pd
+
+    mine = subject.values
+    candidates = (
+        {value for rows in held.values() for row in rows for value in row.values() if isinstance(value, str)}
+        - mine
+        - {OTHER_CUSTOMER}
+    )
+    if not candidates:
+        return
+    forms = {value: value for value in candidates}
+    forms.update({f"+86{value}": value for value in candidates if value.isdigit() and len(value) == 11})
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        con.register("subject_candidates", pd.DataFrame({"value": list(forms)}))
+        taken = con.execute(
+            f"""select distinct candidates.value
+            from subject_candidates as candidates
+            inner join intermediate.int_identity_map as map
+                on substr(map.node_key, strpos(map.node_key, ':') + 1) = candidates.value
+            where map.customer_id not in {_in_list(subject.all_ids)}"""
+        ).fetchall()
+    others = {forms[value] for (value,) in taken} - mine
+    for rows in held.values():
+        for row in rows:
+            for name, value in row.items():
+                if isinstance(value, str) and value in others:
+                    row[name] = OTHER_CUSTOMER
+
+
 def subject_access(identifier: str, id_type: str | None, *, lake: Path, warehouse: Path, out: Path) -> dict:
     """Everything siyu holds on one person, from the warehouse (every table with her customer id, and her
     identifiers in the identity map) and the lake (every raw or quarantined row holding one of her
@@ -754,6 +788,7 @@ def subject_access(identifier: str, id_type: str | None, *, lake: Path, warehous
             held.setdefault(f"lake:{zone}/{source}/{entity}", []).extend(
                 {"partition": partition.name, **{key: _plain(value) for key, value in row.items()}} for row in rows
             )
+    _blank_others(held, subject, warehouse)
     report = {
         "generated_at": _now(),
         "customer_ids": sorted(subject.customer_ids),

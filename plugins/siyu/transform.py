@@ -150,8 +150,11 @@ class BuildProgress:
         elif name == "ConcurrencyLine":
             self.nodes_total = event.data.node_count
         elif name == "NodeFinished":
+            kind = event.data.node_info.resource_type
+            if kind == "unit_test":  # dbt's node count (ConcurrencyLine) leaves unit tests out
+                return
             self.nodes_done += 1
-            if event.data.node_info.resource_type == "model":
+            if kind == "model":
                 self.models_done += 1
             tenth = 10 * self.nodes_done // max(self.nodes_total, 1)
             now = time.monotonic()
