@@ -9,6 +9,8 @@ from datetime import datetime
 from importlib import resources
 from pathlib import Path
 
+from siyu.report.tables import UNKNOWN_STORE
+
 # (name, title, what it shows). The order is the page's.
 SECTIONS = [
     ("triangle", "私域三角 The private-domain triangle",
@@ -90,8 +92,9 @@ def write_page(report: dict, out: Path) -> Path:
     period = report["period"]
     names = report["names"]
     span = f"{period['first_day']} – {period['last_day']}" if period["first_day"] else "no KPI days built"
+    stores = [store for store in period["stores"] if store != UNKNOWN_STORE]  # 'unknown' is a bucket, not a store
     meta = (
-        f"数据期 Data {span} · {len(period['stores'])} stores · {len(period['months'])} months"
+        f"数据期 Data {span} · {len(stores)} stores · {len(period['months'])} months"
         f" · rendered {datetime.now():%Y-%m-%d %H:%M}"
     )
     missing = [kind[:-1] for kind in ("stores", "guides") if not names[kind]]
