@@ -153,7 +153,7 @@ def _schema(source: str, entity: str) -> pa.Schema:
     if source == "store":
         if entity in ("messages", "shop_visits"):
             return {"messages": MESSAGE_SCHEMA, "shop_visits": VISIT_SCHEMA}[entity]
-        kind = {"pos_lines": "pos", "members": "members"}[entity]
+        kind = {"pos_lines": "pos", "members": "members", "stores": "stores", "staff": "staff"}[entity]
         return pa.schema([(column, pa.string()) for column in FILE_SCHEMAS[kind]] + [("file", pa.string())])
     return {"shop": SHOP_SCHEMAS, "wecom": WECOM_SCHEMAS}[source][entity]
 
@@ -319,7 +319,7 @@ def test__what_the_store_file_contract_takes_the_gate_takes(gated_lake, entity):
     """The file contract is the first line of defence and the stricter one: a row it lands never fails the gate
     (which would stop the store DAG on a file the vendor sent correctly)."""
     _, _, _, rejected = gated_lake
-    contract = FILE_SCHEMAS[{"pos_lines": "pos", "members": "members"}[entity]]
+    contract = FILE_SCHEMAS[{"pos_lines": "pos", "members": "members", "stores": "stores", "staff": "staff"}[entity]]
     taken_by_contract_refused_by_gate = []
     for column, value in rejected[("store", entity)]:
         try:

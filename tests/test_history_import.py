@@ -4,7 +4,6 @@ computation from the same files agrees with."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -18,6 +17,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
+from siyu.pseudonyms import pseudonym
 
 pytestmark = pytest.mark.integration
 
@@ -198,7 +199,8 @@ def _rfm(purchases: pd.DataFrame, as_of: date) -> pd.DataFrame:
 
 def _marts_rfm(warehouse: Path, day: date, cards: list[str]) -> pd.DataFrame:
     """RFM per person as the warehouse has it on `day`, the person found by the hash of their member card."""
-    by_hash = pd.DataFrame({"person": cards, "id_value_hash": [hashlib.sha256(c.encode()).hexdigest() for c in cards]})
+    # Marts hash identifiers with the brand's key (HMAC-SHA256, issue 18): the test's build uses KEY.
+    by_hash = pd.DataFrame({"person": cards, "id_value_hash": [pseudonym(c, KEY.encode()) for c in cards]})
     with duckdb.connect(str(warehouse), read_only=True) as connection:
         connection.register("people", by_hash)
         table = "marts.customer_rfm" if day == AS_OF else "marts.customer_segments_daily"
@@ -217,6 +219,8 @@ def _marts_rfm(warehouse: Path, day: date, cards: list[str]) -> pd.DataFrame:
             """
         ).df()
 
+
+KEY = "history-import-test-key"  # the pseudonym key of the test's builds
 
 # --- the scenario -----------------------------------------------------------------------------------------
 
@@ -238,6 +242,7 @@ def test_a_two_year_store_history_imports_and_builds_rfm_equal_to_pandas(tmp_pat
         **os.environ,
         "SIYU_SOURCES": "store",
         "SIYU_LAKE_DIR": str(tmp_path / "lake"),
+        "SIYU_PSEUDONYM_KEY": KEY,
         "SIYU_DROP_DIR": str(tmp_path / "drops"),
         "SIYU_WAREHOUSE": str(tmp_path / "warehouse" / "siyu.duckdb"),
     }

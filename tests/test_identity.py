@@ -16,9 +16,7 @@ from siyu.transform import dbt_build
 
 pytestmark = pytest.mark.integration
 DT = "2025-06-01"
-STORE_COLUMNS = {
-    kind if kind == "members" else "pos_lines": [*columns, "file"] for kind, columns in FILE_SCHEMAS.items()
-}
+STORE_COLUMNS = {"members": [*FILE_SCHEMAS["members"], "file"], "pos_lines": [*FILE_SCHEMAS["pos"], "file"]}
 
 
 def write_lake(root, users=(), orders=(), members=(), receipts=()):
@@ -206,7 +204,7 @@ def test_an_empty_lake_is_refused_before_dbt_runs_naming_the_sources(tmp_path, m
     import shutil
 
     shutil.rmtree(tmp_path / "lake" / "raw" / "store" / "messages")
-    assert missing_entities(tmp_path / "lake", ("store",)) == ["store/messages"]
+    assert missing_entities(tmp_path / "lake", ("store",)) == ["store/stores", "store/staff", "store/messages"]
 
 
 def test_a_first_build_with_no_customers_yet_leaves_typed_tables_that_later_builds_fill(tmp_path):

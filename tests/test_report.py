@@ -69,6 +69,8 @@ def marts(world_warehouse) -> dict[str, pd.DataFrame]:
                 "groups": "staging.stg_wecom__groups",
                 "guides": "intermediate.int_guides",
                 "orders": "marts.fct_orders",
+                "dim_stores": "marts.dim_stores",
+                "dim_guides": "marts.dim_guides",
             }.items()
         }
 
@@ -224,10 +226,14 @@ def test_filters_change_every_chart_and_csv_holds_what_is_shown(report, marts, t
     assert drawn == pytest.approx([row["ownership_score"], row["value_score"], row["referral_score"]], abs=1e-6)
 
     # Only the store's guides are in the league table, and only the groups its guides own.
+    # Labels are names (the staff list and store master), "guide · store".
     guide_store = marts["guides"].set_index("guide_userid")["store_id"]
+    store_name = marts["dim_stores"].set_index("store_id")["store_name"].get(store, store)
+    guide_by_name = marts["dim_guides"].dropna(subset=["guide_name"]).set_index("guide_name")["guide_userid"]
     league = after_store["guide_league"]["traces"][0]["y"]
-    assert league and all(label.endswith(f" · {store}") for label in league)
-    assert {guide_store[label.split(" · ")[0]] for label in league} == {store}
+    assert league and all(label.endswith(f" · {store_name}") for label in league)
+    guides_shown = [guide_by_name.get(label.split(" · ")[0], label.split(" · ")[0]) for label in league]
+    assert {guide_store[guide] for guide in guides_shown} == {store}
     groups = marts["groups"].drop_duplicates("chat_id", keep="last").set_index("group_name")["owner_userid"]
     shown_groups = [
         label.split(" · ")[0] for trace in after_store["community_groups"]["traces"] for label in trace["y"]
@@ -247,7 +253,7 @@ def test_filters_change_every_chart_and_csv_holds_what_is_shown(report, marts, t
     lines = list(csv.reader(io.StringIO(triangle_csv.decode("utf-8-sig"))))
     assert lines[0][:3] == ["月份 month", "门店 store", "维度 measure"]
     scores = {line[2]: float(line[4]) for line in lines[1:]}
-    assert {line[0] for line in lines[1:]} == {month_text} and {line[1] for line in lines[1:]} == {store}
+    assert {line[0] for line in lines[1:]} == {month_text} and {line[1] for line in lines[1:]} == {store_name}
     assert scores["私域产权力 ownership"] == pytest.approx(row["ownership_score"], abs=1e-6)
     assert scores["客户推荐率 referral"] == pytest.approx(row["referral_score"], abs=1e-6)
 
@@ -260,7 +266,11 @@ def test_filters_change_every_chart_and_csv_holds_what_is_shown(report, marts, t
     league_csv = (downloads / f"siyu-guide_league-{month_text}-{store}.csv").read_bytes()
     assert league_csv.startswith(b"\xef\xbb\xbf")
     rows = list(csv.DictReader(io.StringIO(league_csv.decode("utf-8-sig"))))
-    with_orders = {row["导购 guide"]: float(row["GMV (元)"]) for row in rows if float(row["订单 orders"]) > 0}
+    with_orders = {
+        guide_by_name.get(row["导购 guide"], row["导购 guide"]): float(row["GMV (元)"])
+        for row in rows
+        if float(row["订单 orders"]) > 0
+    }
     expected = paid.groupby("guide_userid")["gross_amount"].sum().astype(float).to_dict()
     assert with_orders == pytest.approx(expected)
 
