@@ -90,6 +90,7 @@ CAST_COLUMNS: dict[tuple[str, str], dict[str, str]] = {
         "amount": "amount",
     },
     ("store", "members"): {"gender": "gender", "birthday": "optional_birthday", "registered_at": "datetime"},
+    ("store", "stores"): {"opened_on": "optional_birthday"},  # the gate's day window (the contract's is tighter)
     ("store", "messages"): {"msgtime": "unix_milliseconds"},
     ("store", "shop_visits"): {"visit_time": "unix_seconds"},
     ("wecom", "follow_relations"): {"createtime": "unix_seconds"},
@@ -119,6 +120,7 @@ GOOD_ROWS: dict[tuple[str, str], dict] = {
         **{"store_id": "S0001", "phone": "13800000000", "name": "王", "gender": "1", "birthday": "1990-05-17"},
         **{"registered_at": STAMP, "marketing_opt_in": "Y", "file": "f.csv"},
     },
+    ("store", "stores"): {"store_id": "S0001", "store_name": "上海1号店", "city": "上海", "opened_on": ""},
     ("store", "messages"): {"from": "g1", "tolist": ["wm1"], "msgtime": MOMENT * 1000, "msgtype": "text"},
     ("store", "shop_visits"): {"visitor_id": "v1", "visit_time": MOMENT, "source": "qr"},
     ("wecom", "follow_relations"): {"userid": "g1", "createtime": MOMENT, "add_way": 1, "state": ""},
@@ -136,6 +138,7 @@ ROW_KEY = {
     ("shop", "refunds"): "refund_id",
     ("store", "pos_lines"): "receipt_no",
     ("store", "members"): "card_no",
+    ("store", "stores"): "file",  # unique per (store_id, file): one snapshot file per trial row
     ("store", "messages"): "msgid",
     ("store", "shop_visits"): "visit_id",
     ("wecom", "follow_relations"): "external_userid",
