@@ -51,11 +51,11 @@ test-fast: setup
 # by stage, at SCALE persons (default 1,000,000: well over an hour on 2 cores). Figures go to BENCHMARKS.md.
 SNAPSHOT_EVERY_DAYS ?= 7
 bench: setup
-	$(VENV)/bin/python -m siyu.bench --scale $(SCALE) --snapshot-every-days $(SNAPSHOT_EVERY_DAYS)
+	$(VENV)/bin/python -m siyu_sim.bench --scale $(SCALE) --snapshot-every-days $(SNAPSHOT_EVERY_DAYS)
 
 # Only the whole pipeline (make bench-pipeline SCALE=100000).
 bench-pipeline: setup
-	$(VENV)/bin/python -m siyu.bench --only quality --scale $(SCALE) --snapshot-every-days $(SNAPSHOT_EVERY_DAYS)
+	$(VENV)/bin/python -m siyu_sim.bench --only quality --scale $(SCALE) --snapshot-every-days $(SNAPSHOT_EVERY_DAYS)
 
 # ruff for Python; sqlfluff (duckdb dialect, dbt templater; .sqlfluff) for the models; dbt-score for the
 # project's conventions (pyproject.toml [tool.dbt-score]). dbt needs a lake and warehouse path to compile.

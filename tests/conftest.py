@@ -11,10 +11,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from siyu_sim.world.generate import generate
+from siyu_sim.world.spec import CHINA_TZ, WorldSpec
 
 from siyu.settings import connection_env
-from siyu.world.generate import generate
-from siyu.world.spec import CHINA_TZ, WorldSpec
 
 # Airflow reads its configuration when first imported: point it at a throwaway home before any test does.
 REPO = Path(__file__).resolve().parents[1]
@@ -35,7 +35,7 @@ def small_world(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def running_sim(small_world):
-    from siyu.sim.server import RunningSimulators
+    from siyu_sim.server import RunningSimulators
 
     with RunningSimulators(small_world) as sim:
         yield sim
@@ -85,7 +85,7 @@ def world_warehouse(running_sim, small_world, tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("world-warehouse")
     httpx.post(f"{running_sim.base_url}/_sim/faults", json={"rate": 0.0, "reset": True})
-    from siyu.ingest.replay import land_world
+    from siyu_sim.replay import land_world
 
     land_world(running_sim, small_world, root / "lake", root / "drops", contact_snapshot_every_days=30)
     warehouse = root / "wh" / "siyu.duckdb"

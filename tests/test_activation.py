@@ -23,7 +23,7 @@ RFM_GROUP, STAGE_GROUP = "siyu RFM 分层", "siyu 生命周期"  # var wecom_tag
 @pytest.fixture()
 def activation_sim(small_world):
     """Simulators of their own: writeback changes the served world, which other tests compare with."""
-    from siyu.sim.server import RunningSimulators
+    from siyu_sim.server import RunningSimulators
 
     with RunningSimulators(small_world) as sim:
         sim.sims.state.set_clock(sim.sims.state.meta["end_ts"] + 60)

@@ -87,7 +87,7 @@ def test_the_console_shows_siyu_and_the_log_file_everything_else(tmp_path):
     script = f"""
 import logging, warnings
 from pathlib import Path
-from siyu.demo import quiet_console
+from siyu_sim.demo import quiet_console
 quiet_console(Path({str(tmp_path / "demo.log")!r}))
 import logging.config
 logging.config.dictConfig({{"version": 1, "disable_existing_loggers": False}})  # as uvicorn does in the demo

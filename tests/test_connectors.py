@@ -7,11 +7,11 @@ import itertools
 
 import httpx
 import pytest
+from siyu_sim.faults import FAULT_KINDS
 
 from siyu.connectors.http import RequestBudget, RequestBudgetExceeded
 from siyu.connectors.wecom import DAY, WeComClient, WeComConfig, chunks, day_windows
 from siyu.connectors.youzan import YouzanClient, YouzanConfig
-from siyu.sim.faults import FAULT_KINDS
 
 
 def test_userids_are_batched_by_100_and_windows_stay_within_30_days():

@@ -153,9 +153,9 @@ def differences(lake: Path, clean: dict) -> list[str]:
 def store_drops(tmp_path_factory) -> dict[int, Path]:
     """Two worlds' store, archive and visit drops for the same first days: the lake holds one world's, the
     run under test loads the other's, so every partition it replaces differs from the one before."""
-    from siyu.sim.drops import write_archive, write_store_drops, write_visits
-    from siyu.world.generate import generate
-    from siyu.world.spec import WorldSpec
+    from siyu_sim.drops import write_archive, write_store_drops, write_visits
+    from siyu_sim.world.generate import generate
+    from siyu_sim.world.spec import WorldSpec
 
     root, drops = tmp_path_factory.mktemp("crash-drops"), {}
     for seed in (5, 6):
@@ -241,10 +241,10 @@ def test_ingestion_killed_at_random_points_then_rerun_equals_the_clean_lake(stor
 @pytest.fixture(scope="module")
 def crash_world_lake(tmp_path_factory) -> Path:
     """A small world landed through the simulators (every raw entity, a period's orders and friendships)."""
-    from siyu.ingest.replay import land_world
-    from siyu.sim.server import RunningSimulators
-    from siyu.world.generate import generate
-    from siyu.world.spec import WorldSpec
+    from siyu_sim.replay import land_world
+    from siyu_sim.server import RunningSimulators
+    from siyu_sim.world.generate import generate
+    from siyu_sim.world.spec import WorldSpec
 
     root = tmp_path_factory.mktemp("crash-world")
     generate(WorldSpec(scale=SCALE, seed=5, days=WORLD_DAYS), root / "world")

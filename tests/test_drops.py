@@ -8,8 +8,7 @@ import json
 
 import pandas as pd
 import pytest
-
-from siyu.sim.drops import store_encoding, write_archive, write_store_drops
+from siyu_sim.drops import store_encoding, write_archive, write_store_drops
 
 pytestmark = pytest.mark.integration
 

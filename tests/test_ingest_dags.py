@@ -11,8 +11,7 @@ import httpx
 import pandas as pd
 import pytest
 from conftest import run_dag
-
-from siyu.world.spec import CHINA_TZ
+from siyu_sim.world.spec import CHINA_TZ
 
 pytestmark = pytest.mark.integration
 DAGS = Path(__file__).resolve().parents[1] / "dags"
@@ -74,7 +73,7 @@ def test_ingest_shop_backfill_lands_every_order_once(dagbag, sim, small_world, p
 
 
 def test_ingest_store_loads_by_arrival_quarantines_flaws_and_never_twice(dagbag, sim, small_world, pipeline_env):
-    from siyu.sim.drops import write_archive, write_store_drops, write_visits
+    from siyu_sim.drops import write_archive, write_store_drops, write_visits
 
     drops, lake = pipeline_env / "drops", pipeline_env / "lake"
     summary = write_store_drops(small_world, drops, 330, 364)
@@ -128,7 +127,7 @@ def test_faults_change_nothing_in_the_lake(dagbag, sim, pipeline_env, monkeypatc
 
 
 def test_transform_builds_the_warehouse_from_the_landed_lake(dagbag, sim, small_world, pipeline_env, monkeypatch):
-    from siyu.sim.drops import write_archive, write_store_drops, write_visits
+    from siyu_sim.drops import write_archive, write_store_drops, write_visits
 
     write_store_drops(small_world, pipeline_env / "drops")
     write_archive(small_world, pipeline_env / "drops", 350, 364)

@@ -7,8 +7,7 @@ import json
 
 import httpx
 import pytest
-
-from siyu.sim.faults import FAULT_KINDS, PAYLOAD_FAULT_KINDS, FaultPlan, PayloadFault
+from siyu_sim.faults import FAULT_KINDS, PAYLOAD_FAULT_KINDS, FaultPlan, PayloadFault
 
 pytestmark = pytest.mark.integration
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from siyu_sim.drops import write_store_drops
 
 from siyu.connectors.store_files import UnreadableFile, detect_encoding, parse_store_file
-from siyu.sim.drops import write_store_drops
 
 pytestmark = pytest.mark.integration
 

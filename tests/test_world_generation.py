@@ -9,9 +9,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-
-from siyu.world.generate import generate
-from siyu.world.spec import WorldSpec
+from siyu_sim.world.generate import generate
+from siyu_sim.world.spec import WorldSpec
 
 EXPECTED_TABLES = {
     "wecom/staff",
@@ -249,8 +248,8 @@ def test_behaviour_differs_by_persona(small_world):
 def test_a_customer_handed_to_one_manager_by_two_resigning_guides_stays_one_friendship():
     # Found at 1,000,000 persons: two guides of a store resign, both had the same customer, and both hand
     # their customers to the store manager. WeCom keeps one friendship per member and customer.
-    from siyu.world.spec import DAY_SECONDS
-    from siyu.world.wecom import Relations, Staff, _inherit
+    from siyu_sim.world.spec import DAY_SECONDS
+    from siyu_sim.world.wecom import Relations, Staff, _inherit
 
     spec = WorldSpec(scale=100, seed=1)
     first_leaves, second_leaves = spec.start_ts + 100 * DAY_SECONDS, spec.start_ts + 200 * DAY_SECONDS

@@ -12,8 +12,8 @@ from pathlib import Path
 
 
 def _world_generate(args: argparse.Namespace) -> int:
-    from siyu.world.generate import generate
-    from siyu.world.spec import WorldSpec
+    from siyu_sim.world.generate import generate
+    from siyu_sim.world.spec import WorldSpec
 
     manifest = generate(WorldSpec(scale=args.scale, seed=args.seed), Path(args.out))
     print(
@@ -27,7 +27,7 @@ def _world_generate(args: argparse.Namespace) -> int:
 
 
 def _sim_serve(args: argparse.Namespace) -> int:
-    from siyu.sim.server import serve
+    from siyu_sim.server import serve
 
     serve(
         Path(args.world),
@@ -41,7 +41,7 @@ def _sim_serve(args: argparse.Namespace) -> int:
 
 
 def _sim_drops(args: argparse.Namespace) -> int:
-    from siyu.sim.drops import write_archive, write_store_drops, write_visits
+    from siyu_sim.drops import write_archive, write_store_drops, write_visits
 
     world, out = Path(args.world), Path(args.out)
     summary = {
@@ -204,13 +204,13 @@ def _subject_access(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from siyu.demo import run_demo
+    from siyu_sim.demo import run_demo
 
     return run_demo(scale=args.scale, seed=args.seed, data_dir=Path(args.data_dir))
 
 
 def _airflow_standalone(args: argparse.Namespace) -> int:
-    from siyu.demo import run_airflow
+    from siyu_sim.demo import run_airflow
 
     return run_airflow(args.scale, args.seed, Path(args.data_dir), args.port, args.host, args.parallelism)
 

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from siyu.world.ids import token_strings
-from siyu.world.people import People
-from siyu.world.spec import DAY_SECONDS, PERSONA_REFERRAL, PERSONA_SPEAK, WorldSpec
-from siyu.world.wecom import Relations, Staff
+from siyu_sim.world.ids import token_strings
+from siyu_sim.world.people import People
+from siyu_sim.world.spec import DAY_SECONDS, PERSONA_REFERRAL, PERSONA_SPEAK, WorldSpec
+from siyu_sim.world.wecom import Relations, Staff
 
 PHRASES = np.array(
     [

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from siyu.world.people import People, typo
-from siyu.world.shop import Catalogue
-from siyu.world.spec import DAY_SECONDS, PERSONA_REPEAT, WorldSpec
-from siyu.world.wecom import Staff
+from siyu_sim.world.people import People, typo
+from siyu_sim.world.shop import Catalogue
+from siyu_sim.world.spec import DAY_SECONDS, PERSONA_REPEAT, WorldSpec
+from siyu_sim.world.wecom import Staff
 
 PLACEHOLDER_PHONES = np.array(["13800000000", "00000000000", "13888888888"])
 

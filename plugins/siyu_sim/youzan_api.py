@@ -14,10 +14,10 @@ import pandas as pd
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from siyu.sim.faults import FaultPlan, PayloadFault, inject
-from siyu.sim.tokens import TokenStore
-from siyu.sim.world_state import WorldState, credentials
-from siyu.world.spec import CHINA_TZ
+from siyu_sim.faults import FaultPlan, PayloadFault, inject
+from siyu_sim.tokens import TokenStore
+from siyu_sim.world.spec import CHINA_TZ
+from siyu_sim.world_state import WorldState, credentials
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 MAX_SPAN_SECONDS = 366 * 86_400  # the live service answers "每次可搜索一年订单记录"

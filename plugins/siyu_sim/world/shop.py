@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from siyu.world.community import Members
-from siyu.world.ids import token_strings
-from siyu.world.people import People, mask, typo
-from siyu.world.spec import (
+from siyu_sim.world.community import Members
+from siyu_sim.world.ids import token_strings
+from siyu_sim.world.people import People, mask, typo
+from siyu_sim.world.spec import (
     DAY_SECONDS,
     PERSONA_DISCOUNT,
     PERSONA_ORDER_GAP_DAYS,
@@ -17,7 +17,7 @@ from siyu.world.spec import (
     PERSONA_REPEAT,
     WorldSpec,
 )
-from siyu.world.wecom import Relations
+from siyu_sim.world.wecom import Relations
 
 CATEGORIES = np.array(["护肤", "彩妆", "香氛", "个护", "母婴", "礼盒", "美容工具", "配件"])
 SOURCES = np.array(["group", "guide_share", "moments", "search", "ads", "referral"])

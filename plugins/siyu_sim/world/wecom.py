@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from siyu.world.ids import token_strings
-from siyu.world.people import People, typo
-from siyu.world.spec import DAY_SECONDS, WorldSpec
+from siyu_sim.world.ids import token_strings
+from siyu_sim.world.people import People, typo
+from siyu_sim.world.spec import DAY_SECONDS, WorldSpec
 
 CITIES = np.array(["上海", "北京", "广州", "深圳", "杭州", "成都", "南京", "武汉", "苏州", "西安"])
 # Channel codes a brand prints on its QR codes (state ≤ 30 chars), and how many customers come through each.

@@ -14,9 +14,9 @@ import pandas as pd
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from siyu.sim.faults import FaultPlan, PayloadFault, inject
-from siyu.sim.tokens import TokenStore
-from siyu.sim.world_state import WorldState, credentials
+from siyu_sim.faults import FaultPlan, PayloadFault, inject
+from siyu_sim.tokens import TokenStore
+from siyu_sim.world_state import WorldState, credentials
 
 DAY = 86_400
 ERRMSG = {

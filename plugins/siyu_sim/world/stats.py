@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from siyu.world.community import Groups, Members, Messages, owner_at
-from siyu.world.spec import DAY_SECONDS, WorldSpec
-from siyu.world.wecom import Relations
+from siyu_sim.world.community import Groups, Members, Messages, owner_at
+from siyu_sim.world.spec import DAY_SECONDS, WorldSpec
+from siyu_sim.world.wecom import Relations
 
 
 def _day(spec: WorldSpec, ts: np.ndarray) -> np.ndarray:

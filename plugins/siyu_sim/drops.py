@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from siyu.world.spec import CHINA_TZ, DAY_SECONDS
+from siyu_sim.world.spec import CHINA_TZ, DAY_SECONDS
 
 log = logging.getLogger(__name__)
 POS_COLUMNS = [

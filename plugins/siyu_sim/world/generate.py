@@ -12,10 +12,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from siyu.world import chats, community, people, shop, stats, stores, truth, wecom
-from siyu.world.ids import token_strings
-from siyu.world.spec import PERSONA_NAMES_ZH, PERSONAS, WorldSpec
-from siyu.world.tables import flat_array, list_column
+from siyu_sim.world import chats, community, people, shop, stats, stores, truth, wecom
+from siyu_sim.world.ids import token_strings
+from siyu_sim.world.spec import PERSONA_NAMES_ZH, PERSONAS, WorldSpec
+from siyu_sim.world.tables import flat_array, list_column
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 4  # 2: browsing visits name their group or guide, members' phones noted; 3: group links;

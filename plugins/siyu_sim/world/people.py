@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from siyu.world.ids import phone_numbers, token_strings
-from siyu.world.spec import PERSONA_SHARE, WorldSpec
+from siyu_sim.world.ids import phone_numbers, token_strings
+from siyu_sim.world.spec import PERSONA_SHARE, WorldSpec
 
 SURNAMES = np.array(
     list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈")

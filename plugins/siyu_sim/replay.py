@@ -16,8 +16,8 @@ from siyu.connectors.youzan import YouzanClient, YouzanConfig
 from siyu.ingest import shop, wecom
 from siyu.ingest.run_day import RunDay
 from siyu.ingest.store import ingest_files
-from siyu.sim.drops import write_archive, write_store_drops, write_visits
-from siyu.world.spec import DAY_SECONDS
+from siyu_sim.drops import write_archive, write_store_drops, write_visits
+from siyu_sim.world.spec import DAY_SECONDS
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import yaml
 
-from siyu.world.generate import generate
-from siyu.world.spec import WorldSpec
+from siyu_sim.world.generate import generate
+from siyu_sim.world.spec import WorldSpec
 
 REPO = Path(__file__).resolve().parents[2]
 log = logging.getLogger(__name__)
@@ -164,7 +164,9 @@ def pipeline_section(
     import duckdb
 
     root = pipeline_root(scale)
-    command = f"python -m siyu.bench --only quality --scale {scale} --snapshot-every-days {snapshot_every_days or 0}"
+    command = (
+        f"python -m siyu_sim.bench --only quality --scale {scale} --snapshot-every-days {snapshot_every_days or 0}"
+    )
     body = (
         f"## The pipeline and identity quality at {scale:,} persons\n\n"
         f"Measured {date.today()} on {platform.machine()}, {os.cpu_count()} cores by `{command}` (seed {seed}).\n\n"
@@ -212,11 +214,11 @@ def bench_identity_quality(scale: int, seed: int, snapshot_every_days: int | Non
 
     from siyu.activation import export_audiences, record_sends, validate_audiences, writeback_tags
     from siyu.connectors.wecom import WeComClient, WeComConfig
-    from siyu.ingest.replay import land_world, replay_request_budget
     from siyu.quality.raw_suites import validate_lake
     from siyu.report import render
-    from siyu.sim.server import RunningSimulators
     from siyu.transform import dbt_build
+    from siyu_sim.replay import land_world, replay_request_budget
+    from siyu_sim.server import RunningSimulators
 
     root = pipeline_root(scale)
     shutil.rmtree(root, ignore_errors=True)

@@ -15,11 +15,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from siyu.sim.faults import FaultPlan
-from siyu.sim.tokens import TokenStore
-from siyu.sim.wecom_api import WeComSimulator
-from siyu.sim.world_state import WorldState, credentials
-from siyu.sim.youzan_api import YouzanSimulator
+from siyu_sim.faults import FaultPlan
+from siyu_sim.tokens import TokenStore
+from siyu_sim.wecom_api import WeComSimulator
+from siyu_sim.world_state import WorldState, credentials
+from siyu_sim.youzan_api import YouzanSimulator
 
 log = logging.getLogger(__name__)
 

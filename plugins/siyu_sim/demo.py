@@ -20,10 +20,10 @@ from pathlib import Path
 from siyu.lake import summary
 from siyu.orchestration import AUDIENCES
 from siyu.settings import connection_env
-from siyu.sim.drops import write_archive, write_store_drops, write_visits
-from siyu.sim.server import RunningSimulators, free_port
-from siyu.world.generate import FORMAT_VERSION, generate
-from siyu.world.spec import WorldSpec
+from siyu_sim.drops import write_archive, write_store_drops, write_visits
+from siyu_sim.server import RunningSimulators, free_port
+from siyu_sim.world.generate import FORMAT_VERSION, generate
+from siyu_sim.world.spec import WorldSpec
 
 log = logging.getLogger("siyu.demo")
 REPO = Path(__file__).resolve().parents[2]
@@ -39,7 +39,7 @@ class _SiyuOnly(logging.Filter):
     dbt, Great Expectations, Airflow) go to the log file only."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.name.split(".")[0] == "siyu" or record.levelno >= logging.ERROR
+        return record.name.split(".")[0] in ("siyu", "siyu_sim") or record.levelno >= logging.ERROR
 
 
 class _PlainFormatter(logging.Formatter):

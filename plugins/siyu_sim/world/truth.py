@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from siyu.world.spec import CHINA_TZ
+from siyu_sim.world.spec import CHINA_TZ
 
 
 def month_of(ts: np.ndarray) -> np.ndarray:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from siyu.world.community import Messages
-from siyu.world.people import People
-from siyu.world.spec import DAY_SECONDS, PERSONA_CHATS_PER_MONTH, WorldSpec
-from siyu.world.wecom import Relations
+from siyu_sim.world.community import Messages
+from siyu_sim.world.people import People
+from siyu_sim.world.spec import DAY_SECONDS, PERSONA_CHATS_PER_MONTH, WorldSpec
+from siyu_sim.world.wecom import Relations
 
 CUSTOMER_LINES = np.array(["在吗", "这个还有吗", "收到了谢谢", "怎么用呀", "有优惠吗", "好的", "[图片]", "发货了吗"])
 GUIDE_LINES = np.array(
