@@ -1,0 +1,89 @@
+"""The one way Python reads the warehouse (issues 20 and 21): whole models, by name.
+
+A consumer outside dbt (the report, the identity report, activation, the demo summary, the transform
+DAG's identity check) opens the warehouse with `open_warehouse` and calls `read(model)`, which runs
+`select * from <schema>.<model>` and nothing else: the schema is found from the model's name in the
+warehouse's catalog. Any filtering, joining or aggregating a consumer needs is a dbt model (the `rpt_`
+models in dbt_project/models/reports) or a trivial pandas step on the frame it reads. Each consumer
+declares the models it reads in a module-level tuple, and the dbt exposure of that consumer lists the same
+models (tests/test_python_sql.py checks both).
+
+`Warehouse` is the interface; `siyu.warehouse.duckdb.DuckDBWarehouse` is the DuckDB implementation. A
+Spark implementation (issue 21) goes beside it and `open_warehouse` picks it. This package and
+`siyu.warehouse.maintenance` (erasure and compaction) are the only places in plugins/siyu holding SQL.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import pandas as pd
+
+__all__ = ["MissingModel", "UnreadableModel", "Warehouse", "identity_quality", "open_warehouse"]
+
+# A model name as dbt names models: lower-case letters, digits and underscores. Anything else is refused
+# before it reaches SQL. `schema.name` is accepted for tables outside dbt's models (activation.sends).
+MODEL_NAME = re.compile(r"^(?:[a-z_][a-z0-9_]*\.)?[a-z_][a-z0-9_]*$")
+
+
+class MissingModel(LookupError):
+    """The warehouse holds no model of that name (not built yet, or not in this brand's sources)."""
+
+
+class UnreadableModel(RuntimeError):
+    """The model exists but cannot be read (a staging view over lake files that are not there)."""
+
+
+def checked_name(model: str) -> str:
+    if not MODEL_NAME.match(model):
+        raise ValueError(f"not a model name: {model!r}")
+    return model
+
+
+@runtime_checkable
+class Warehouse(Protocol):
+    """Reads whole models and writes the few tables siyu keeps outside dbt (activation.sends)."""
+
+    def read(self, model: str) -> pd.DataFrame:
+        """Every row and column of one model (`select * from <schema>.<model>`). Raises MissingModel
+        when the warehouse has no such model, UnreadableModel when it cannot be read."""
+        ...
+
+    def has(self, model: str) -> bool:
+        """Whether the warehouse holds the model."""
+        ...
+
+    def relations(self) -> dict[str, str]:
+        """Every model the warehouse holds, name → schema (dbt's temporary relations left out)."""
+        ...
+
+    def replace_partition(self, table: str, frame: pd.DataFrame, key_column: str, key_value: object) -> int:
+        """Replace the rows of `table` (`schema.name`) whose `key_column` equals `key_value` with `frame`
+        (same columns), in one transaction, creating the table from the frame's columns if it is missing.
+        Returns the number of rows the partition holds afterwards."""
+        ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Warehouse: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+def open_warehouse(path: Path | str | None = None, read_only: bool = True) -> Warehouse:
+    """The warehouse at `path` (default SIYU_WAREHOUSE, else data/warehouse/siyu.duckdb). DuckDB is the
+    only implementation today; a Spark one (issue 21) would be chosen here."""
+    from siyu.warehouse.duckdb import DuckDBWarehouse
+
+    if path is None:
+        path = os.environ.get("SIYU_WAREHOUSE", "data/warehouse/siyu.duckdb")
+    return DuckDBWarehouse(Path(path), read_only=read_only)
+
+
+def identity_quality(warehouse: Warehouse) -> dict:
+    """The one row of marts.identity_quality as a dict: the one way Python reads identity quality (the
+    identity report, the transform DAG's check and the demo summary all call this)."""
+    return warehouse.read("identity_quality").iloc[0].to_dict()
