@@ -8,6 +8,7 @@ identity_shared_phones) and compares with the original."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -206,3 +207,35 @@ def test__brand_settings__no_setting_fails_a_dbt_unit_test(world_warehouse, ware
     # THEN every unit test passes (each sets the vars its expected rows depend on), and nothing is skipped
     _assert_built(result)
     assert result.results.get("pass", 0) >= len(unit_tests), result.results
+
+
+def test__time_zones__dbt_project_defaults_are_siyu_configs():
+    # GIVEN the brand's default zone and the sources' own zones, defined in siyu.config
+    from siyu.config import DEFAULT_TIMEZONE, SOURCE_TIMEZONES
+
+    # WHEN a plain `dbt build` (no vars from siyu) reads dbt_project.yml's defaults
+    defaults = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))["vars"]
+
+    # THEN they are the same zones
+    assert defaults["timezone"] == DEFAULT_TIMEZONE
+    assert defaults["source_timezones"] == SOURCE_TIMEZONES
+
+
+ZONE_LITERAL = re.compile(r"""['"](?:Africa|America|Asia|Atlantic|Australia|Europe|Indian|Pacific|Etc)/\w+['"]""")
+
+
+def test__time_zones__no_zone_literal_outside_siyu_config():
+    # GIVEN the product's Python and the dbt models and macros (dbt unit tests pin the zone they expect)
+    files = [*(PROJECT_DIR.parent / "plugins" / "siyu").rglob("*.py"), *(PROJECT_DIR.parent / "dags").glob("*.py")]
+    files += [*(PROJECT_DIR / "models").rglob("*.sql"), *(PROJECT_DIR / "models").rglob("*.py")]
+    files += [*(PROJECT_DIR / "macros").rglob("*.sql")]
+
+    # WHEN they are searched for a quoted IANA zone name
+    found = {
+        str(path.relative_to(PROJECT_DIR.parent)): ZONE_LITERAL.findall(path.read_text(encoding="utf-8"))
+        for path in files
+        if path.name != "config.py" or path.parent.name != "siyu"
+    }
+
+    # THEN only siyu/config.py names one: the brand's default and the sources' zones are defined once
+    assert {path: zones for path, zones in found.items() if zones} == {}

@@ -18,7 +18,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ALL_SOURCES = ("wecom", "shop", "store")
+# The brand's time zone unless it sets one (SIYU_TIMEZONE, or `timezone` in its file). dbt_project.yml's
+# default for var `timezone` equals it (tests/test_settings.py checks).
 DEFAULT_TIMEZONE = "Asia/Shanghai"
+# The zones sources write their times in: facts of their APIs, not the brand's setting. Youzan's Open API
+# reads and writes Beijing time; WeCom's daily statistics are stamped at Beijing midnight (stat_time, contract
+# §5). Passed to dbt as var `source_timezones` (macro source_time_zone); siyu.connectors.youzan reads it here.
+SOURCE_TIMEZONES = {"shop": "Asia/Shanghai", "wecom": "Asia/Shanghai"}
 
 
 class ConfigError(ValueError):
@@ -100,10 +106,12 @@ def _load(config_path: str, stamp: int, sources_env: str, timezone_env: str) -> 
 
 
 def dbt_vars(settings: Settings, overrides: dict | None = None) -> dict:
-    """The vars a dbt build gets: the brand's, its time zone and sources, then a run's own (as-of date)."""
+    """The vars a dbt build gets: the brand's, its time zone and sources, the sources' own zones, then a run's
+    own (as-of date)."""
     return {
         **settings.dbt_vars,
         "timezone": settings.timezone,
+        "source_timezones": dict(SOURCE_TIMEZONES),
         "sources": list(settings.sources),
         **(overrides or {}),
     }

@@ -24,7 +24,7 @@ def model(dbt, session):
                incremental_strategy="delete+insert")
     clusters = dbt.ref("int_identity_clusters").project("node_key, id_type, cluster_key, cluster_size").df()
     # Local time in the business time zone (var timezone, through the yml config), as every siyu timestamp.
-    run_at = pd.Timestamp.now(tz=dbt.config.get("business_timezone", "Asia/Shanghai")).tz_localize(None).floor("s")
+    run_at = pd.Timestamp.now(tz=dbt.config.get("business_timezone")).tz_localize(None).floor("s")
     if dbt.is_incremental:
         previous = session.sql(f"select node_key, customer_id, customer_since from {dbt.this}").df()
     else:

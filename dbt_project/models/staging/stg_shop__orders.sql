@@ -1,3 +1,6 @@
+-- The zone Youzan writes its times in (var source_timezones).
+{% set youzan_zone = siyu.source_time_zone('shop') %}
+
 with
 
 source as (
@@ -17,11 +20,11 @@ final as (
         tid as order_id,
         status as order_status,
         -- Youzan writes Beijing time; every siyu timestamp is local to the brand (var timezone).
-        {{ siyu.from_source_local_time("cast(created as timestamp)", "Asia/Shanghai") }} as created_at,
-        {{ siyu.from_source_local_time("cast(update_time as timestamp)", "Asia/Shanghai") }} as updated_at,
-        {{ siyu.from_source_local_time("cast(nullif(pay_time, '') as timestamp)", "Asia/Shanghai") }} as paid_at,
-        {{ siyu.from_source_local_time("cast(nullif(consign_time, '') as timestamp)", "Asia/Shanghai") }} as shipped_at,
-        {{ siyu.from_source_local_time("cast(nullif(success_time, '') as timestamp)", "Asia/Shanghai") }}
+        {{ siyu.from_source_local_time("cast(created as timestamp)", youzan_zone) }} as created_at,
+        {{ siyu.from_source_local_time("cast(update_time as timestamp)", youzan_zone) }} as updated_at,
+        {{ siyu.from_source_local_time("cast(nullif(pay_time, '') as timestamp)", youzan_zone) }} as paid_at,
+        {{ siyu.from_source_local_time("cast(nullif(consign_time, '') as timestamp)", youzan_zone) }} as shipped_at,
+        {{ siyu.from_source_local_time("cast(nullif(success_time, '') as timestamp)", youzan_zone) }}
             as completed_at,
         refund_state,
         yz_open_id,

@@ -1,3 +1,6 @@
+-- The zone Youzan writes its times in (var source_timezones).
+{% set youzan_zone = siyu.source_time_zone('shop') %}
+
 with
 
 source as (
@@ -18,7 +21,7 @@ final as (
         cast(refund_fee as decimal(18, 2)) as refund_amount,
         refund_state,
         -- Youzan writes Beijing time; every siyu timestamp is local to the brand (var timezone).
-        {{ siyu.from_source_local_time("cast(nullif(refund_time, '') as timestamp)", "Asia/Shanghai") }} as refunded_at
+        {{ siyu.from_source_local_time("cast(nullif(refund_time, '') as timestamp)", youzan_zone) }} as refunded_at
     from ranked
     where pull_rank = 1
 )

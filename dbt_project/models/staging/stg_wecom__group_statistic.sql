@@ -15,7 +15,7 @@ final as (
     select
         owner as owner_userid,
         -- WeCom counts its statistics by Beijing day (stat_time is that day's midnight), whatever the brand's zone.
-        cast({{ siyu.from_unix_seconds('stat_time', 'Asia/Shanghai') }} as date) as stat_date,
+        cast({{ siyu.from_unix_seconds('stat_time', siyu.source_time_zone('wecom')) }} as date) as stat_date,
         new_chat_cnt as groups_created,
         chat_total as groups_total,
         chat_has_msg as groups_with_messages,

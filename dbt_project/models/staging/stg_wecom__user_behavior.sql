@@ -16,7 +16,7 @@ final as (
     select
         userid as guide_userid,
         -- WeCom counts its statistics by Beijing day (stat_time is that day's midnight), whatever the brand's zone.
-        cast({{ siyu.from_unix_seconds('stat_time', 'Asia/Shanghai') }} as date) as stat_date,
+        cast({{ siyu.from_unix_seconds('stat_time', siyu.source_time_zone('wecom')) }} as date) as stat_date,
         chat_cnt as chats,
         message_cnt as messages,
         reply_percentage,

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from siyu.config import SOURCE_TIMEZONES
 from siyu.connectors.http import (
     REREADS,
     IncompleteResponse,
@@ -36,8 +37,8 @@ MAX_PAGES = 100  # page_no ≤ 100: a window holding more orders must be split
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 TRADES = "youzan.trades.sold.get"
 # Youzan's Open API reads and writes times in Beijing time, whatever the brand's time zone (siyu.config);
-# staging converts them to the business zone (macro from_source_local_time).
-YOUZAN_TZ = ZoneInfo("Asia/Shanghai")
+# staging converts them to the business zone (macros from_source_local_time, source_time_zone).
+YOUZAN_TZ = ZoneInfo(SOURCE_TIMEZONES["shop"])
 
 
 class YouzanError(SourceError):
