@@ -85,12 +85,11 @@ def transform():
 
     @task
     def report_identity_quality(results: dict) -> dict:
-        import duckdb
-
         from siyu.transform import warehouse_path
+        from siyu.warehouse import identity_quality, open_warehouse
 
-        with duckdb.connect(str(warehouse_path()), read_only=True) as con:
-            quality = con.sql("select * from marts.identity_quality").df().iloc[0].to_dict()
+        with open_warehouse(warehouse_path()) as warehouse:
+            quality = identity_quality(warehouse)
         print(f"dbt build {results}; identity quality {quality}")
         return {k: (None if v != v else (str(v) if hasattr(v, "isoformat") else v)) for k, v in quality.items()}
 

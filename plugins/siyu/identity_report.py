@@ -1,30 +1,39 @@
-"""`siyu identity-report`: identity quality, merge protection and recent merges, from the warehouse."""
+"""`siyu identity-report`: identity quality, merge protection and recent merges, from the warehouse.
+
+It reads the models in MODELS whole through siyu.warehouse; the dbt exposure `identity_report`
+(dbt_project/models/reports/_exposures.yml) lists the same models."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
+# What the identity report reads (the exposure `identity_report` lists exactly these): identity_quality
+# through siyu.warehouse.identity_quality, the report models whole.
+REPORT_MODELS = ("rpt_identity_exclusions", "rpt_identity_merge_kinds", "rpt_identity_cluster_sizes")
+MODELS = ("identity_quality", *REPORT_MODELS)
+
 
 def print_report(warehouse: Path) -> int:
-    import duckdb
+    from siyu.warehouse import identity_quality, open_warehouse, read_models
 
     if not warehouse.exists():
         print(f"no warehouse at {warehouse}: run the transform (make demo) or set SIYU_WAREHOUSE", file=sys.stderr)
         return 1
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        quality = con.sql("select * from marts.identity_quality").df().iloc[0]
-        excluded = con.sql("""
-            select id_type,
-                   case when reason like 'links%' then 'link too many strong identifiers'
-                        else 'typed on too many receipts' end as why,
-                   count(*) as values_excluded,
-                   max(greatest(strong_identifiers_linked, receipts)) as worst
-            from marts.identity_excluded_values group by all order by values_excluded desc""").fetchall()
-        merges = con.sql("""select split_part(reason, ':', 1) as kind, count(*) from marts.customer_merges
-                            group by 1 order by 1""").fetchall()
-        sizes = con.sql("""select identifiers, count(*) from (select customer_id, count(*) as identifiers
-                           from marts.customer_identifiers group by 1) group by 1 order by 1 limit 12""").fetchall()
+    with open_warehouse(warehouse) as wh:
+        frames = read_models(wh, REPORT_MODELS)
+        quality = identity_quality(wh) if wh.has("identity_quality") else None
+    missing = [model for model, frame in frames.items() if frame is None] + (
+        ["identity_quality"] if quality is None else []
+    )
+    if missing:
+        print(f"{warehouse} lacks {', '.join(missing)}: run the transform to build them", file=sys.stderr)
+        return 1
+    excluded = frames["rpt_identity_exclusions"].sort_values(
+        ["values_excluded", "id_type", "exclusion_kind"], ascending=[False, True, True]
+    )
+    merges = frames["rpt_identity_merge_kinds"].sort_values("merge_kind")
+    sizes = frames["rpt_identity_cluster_sizes"].sort_values("identifiers").head(12)
     print(f"identity quality, measured {quality['measured_at']}")
     print(f"  customers                  {quality['customers']:>12,}")
     print(f"  identifiers                {quality['identifiers']:>12,}")
@@ -41,8 +50,21 @@ def print_report(warehouse: Path) -> int:
     else:
         print("  no truth to measure against (SIYU_TRUTH_DIR unset when built)")
     print("merge protection")
-    for id_type, why, count, worst in excluded:
+    for id_type, why, count, worst in excluded[["id_type", "exclusion_kind", "values_excluded", "worst"]].itertuples(
+        index=False
+    ):
         print(f"  {count:>6,} {id_type} values {why} (worst: {worst:,})")
-    print("customer id changes so far: " + (", ".join(f"{kind} {count:,}" for kind, count in merges) or "none"))
-    print("customers by number of identifiers: " + ", ".join(f"{n}: {count:,}" for n, count in sizes))
+    print(
+        "customer id changes so far: "
+        + (
+            ", ".join(
+                f"{kind} {count:,}" for kind, count in merges[["merge_kind", "id_changes"]].itertuples(index=False)
+            )
+            or "none"
+        )
+    )
+    print(
+        "customers by number of identifiers: "
+        + ", ".join(f"{n}: {count:,}" for n, count in sizes[["identifiers", "customers"]].itertuples(index=False))
+    )
     return 0

@@ -137,64 +137,82 @@ def _airflow(args: list[str], env: dict, log_file: Path) -> float:
     return time.perf_counter() - began
 
 
-def _identity(warehouse: Path) -> tuple[dict, list]:
-    import duckdb
-
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        quality = con.sql("select * from marts.identity_quality").df().iloc[0].to_dict()
-        orders = con.sql(
-            "select channel, count(*), sum(gross_amount) from marts.fct_orders where is_paid group by 1 order by 1"
-        ).fetchall()
-    return quality, orders
-
-
-def _segments(warehouse: Path) -> dict[str, list]:
-    import duckdb
-
-    queries = {
-        "segments": """select s.segment_zh, s.segment_en, count(r.customer_id), coalesce(avg(r.monetary), 0)
-                       from reference.rfm_segments s left join marts.customer_rfm r using (rfm_segment)
-                       group by s.segment_zh, s.segment_en, s.segment_order order by s.segment_order""",
-        "stages": """select s.stage_zh, s.stage_en, count(l.customer_id), null
-                     from reference.lifecycle_stages s left join marts.customer_lifecycle l using (lifecycle_stage)
-                     group by s.stage_zh, s.stage_en, s.stage_order order by s.stage_order""",
-        "rungs": """select r.rung_zh, r.rung_en, count(l.customer_id), null
-                    from reference.ladder_rungs r left join marts.customer_ladder l using (ladder_rung)
-                    group by r.rung_zh, r.rung_en, r.rung_order order by r.rung_order""",
-        "clv": """select 'predicted 365-day value', 'buyers', count(*), sum(expected_value) from marts.customer_clv""",
-    }
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return {name: con.sql(sql).fetchall() for name, sql in queries.items()}
+# What the demo summary reads from the warehouse, each model whole through siyu.warehouse (the dbt exposure
+# `demo_summary` lists exactly these).
+SUMMARY_MODELS = (
+    "identity_quality",
+    "rpt_orders_by_channel",
+    "rpt_customer_distributions",
+    "clv_calibration",
+    "kpi_triangle",
+    "kpi_community",
+    "audience_assignments",
+    "audience_suppressions",
+)
+# The demo summary's distributions, in the order printed; clv has one row, labelled here.
+DISTRIBUTIONS = ("rfm_segment", "lifecycle_stage", "ladder_rung", "clv")
+GRADE_ORDER = "SABCDu"  # community grades best first, 'ungraded' last
 
 
-def _kpis(warehouse: Path) -> dict:
-    import duckdb
+def _read_summary(warehouse: Path) -> dict:
+    """The summary's models, read once: identity_quality as a dict, the others as frames (None if missing)."""
+    from siyu.warehouse import identity_quality, open_warehouse, read_models
 
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        month = con.sql("select max(period_start) from marts.kpi_triangle where period_grain = 'month'").fetchall()[0][
-            0
-        ]
-        triangle = (
-            con.sql(
-                f"""select connected_users, reach_capability, ownership_power, repurchase_rate, ltv_per_customer,
-                       value_index, referrals_per_active, inviter_share, referral_index, ownership_score,
-                       value_score, referral_score, triangle_area
-                from marts.kpi_triangle where period_grain = 'month' and period_start = '{month}'
-                and store_id = 'all'"""
-            )
-            .df()
-            .iloc[0]
-            .to_dict()
-        )
-        grades = con.sql(
-            f"""select grade, count(*) from marts.kpi_community where period_grain = 'month'
-                and period_start = '{month}' group by grade order by strpos('SABCDu', left(grade, 1))"""
-        ).fetchall()
-        ranked = con.sql(
-            f"""select chat_id, members, activity_rate, visitor_pay_conversion, gmv, grade from marts.kpi_community
-                where period_grain = 'month' and period_start = '{month}' and members > 0
-                order by community_gmv_factors desc, gmv desc, chat_id"""
-        ).fetchall()
+    with open_warehouse(warehouse) as wh:
+        frames = read_models(wh, SUMMARY_MODELS[1:])
+        frames["identity_quality"] = identity_quality(wh)
+    return frames
+
+
+def _none_if_missing(value):
+    return None if value is None or value != value else value
+
+
+def _identity(frames: dict) -> tuple[dict, list]:
+    orders = frames["rpt_orders_by_channel"].sort_values("channel")
+    return frames["identity_quality"], list(orders[["channel", "orders", "gmv"]].itertuples(index=False, name=None))
+
+
+def _segments(frames: dict) -> dict[str, list]:
+    """Per distribution, rows of (Chinese label, English label, customers, value or None)."""
+    rows = frames["rpt_customer_distributions"]
+    found = {}
+    for distribution in DISTRIBUTIONS:
+        part = rows[rows["distribution"] == distribution].sort_values("category_order")
+        if distribution == "clv":
+            found["clv"] = [
+                ("predicted 365-day value", "buyers", int(row.customers), _none_if_missing(row.expected_value))
+                for row in part.itertuples()
+            ]
+        else:
+            found[distribution] = [
+                (row.label_zh, row.label_en, int(row.customers), _none_if_missing(row.mean_monetary))
+                for row in part.itertuples()
+            ]
+    return found
+
+
+def _kpis(frames: dict) -> dict:
+    triangles, community = frames["kpi_triangle"], frames["kpi_community"]
+    monthly = triangles[triangles["period_grain"] == "month"]
+    month = monthly["period_start"].max()
+    columns = [
+        "connected_users", "reach_capability", "ownership_power", "repurchase_rate", "ltv_per_customer",
+        "value_index", "referrals_per_active", "inviter_share", "referral_index", "ownership_score",
+        "value_score", "referral_score", "triangle_area",
+    ]  # fmt: skip
+    triangle = monthly[(monthly["period_start"] == month) & (monthly["store_id"] == "all")].iloc[0][columns].to_dict()
+    groups = community[(community["period_grain"] == "month") & (community["period_start"] == month)]
+    counts = groups["grade"].value_counts(dropna=False)
+    grades = sorted(counts.items(), key=lambda item: GRADE_ORDER.find(str(item[0])[:1]))
+    ranked = groups[groups["members"] > 0].sort_values(
+        ["community_gmv_factors", "gmv", "chat_id"], ascending=[False, False, True]
+    )
+    ranked = [
+        (row.chat_id, int(row.members), _none_if_missing(row.activity_rate),
+         _none_if_missing(row.visitor_pay_conversion), row.gmv, row.grade)
+        for row in ranked.itertuples()
+    ]  # fmt: skip
     return {"month": month, "triangle": triangle, "grades": grades, "best": ranked[:3], "worst": ranked[-3:]}
 
 
@@ -223,16 +241,9 @@ def _print_kpis(kpis: dict) -> None:
             print(f"    {chat_id:<32} {members:>5} {activity_text:>5} {conversion_text:>5} {gmv:>10,.0f} {grade}")
 
 
-def _audiences(warehouse: Path, exports: Path) -> list[tuple]:
-    import duckdb
-
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        sizes = dict(con.sql("select audience, count(*) from audiences.audience_assignments group by 1").fetchall())
-        suppressed = dict(
-            con.sql(
-                "select reason, count(distinct customer_id) from audiences.audience_suppressions group by 1"
-            ).fetchall()
-        )
+def _audiences(frames: dict, exports: Path) -> tuple[list[tuple], dict]:
+    sizes = frames["audience_assignments"]["audience"].value_counts().to_dict()
+    suppressed = frames["audience_suppressions"].groupby("reason", dropna=False)["customer_id"].nunique().to_dict()
     rows = []
     for audience in AUDIENCES:
         manifests = sorted((exports / audience).glob("*/_manifest.json"))
@@ -247,16 +258,12 @@ def _pad(text: str, width: int) -> str:
     return text + " " * max(width - shown, 0)
 
 
-def _clv_calibration(warehouse: Path) -> dict | None:
+def _clv_calibration(frames: dict) -> dict | None:
     """The 'all' row of marts.clv_calibration (the CLV model fitted before a holdout, against what the
     holdout then held), or None when the warehouse has no such mart."""
-    import duckdb
-
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        try:
-            frame = con.sql("select * from marts.clv_calibration").df()
-        except duckdb.CatalogException:
-            return None
+    frame = frames["clv_calibration"]
+    if frame is None:
+        return None
     rows = frame[frame["frequency_bucket"] == "all"]
     return None if rows.empty else rows.iloc[0].to_dict()
 
@@ -274,9 +281,9 @@ def _print_clv_calibration(row: dict | None) -> None:
 
 def _print_segments(segments: dict[str, list]) -> None:
     titles = {
-        "segments": "RFM segments (customers, mean monetary)",
-        "stages": "lifecycle stages",
-        "rungs": "relationship ladder",
+        "rfm_segment": "RFM segments (customers, mean monetary)",
+        "lifecycle_stage": "lifecycle stages",
+        "ladder_rung": "relationship ladder",
         "clv": "lifetime value (pymc-marketing BG/NBD + Gamma-Gamma)",
     }
     for name, rows in segments.items():
@@ -327,7 +334,8 @@ def run_demo(scale: int, seed: int, data_dir: Path) -> int:
     report = render(data_dir / "warehouse" / "siyu.duckdb", data_dir / "report")
     docs = dbt_docs(data_dir / "lake", data_dir / "warehouse" / "siyu.duckdb", data_dir / "dbt_docs")
     lake = summary(data_dir / "lake")
-    quality, customers = _identity(data_dir / "warehouse" / "siyu.duckdb")
+    frames = _read_summary(data_dir / "warehouse" / "siyu.duckdb")
+    quality, customers = _identity(frames)
     headline = json.loads((world_dir / "truth/headline.json").read_text(encoding="utf-8"))
 
     print("\n================ siyu demo summary ================")
@@ -360,11 +368,11 @@ def run_demo(scale: int, seed: int, data_dir: Path) -> int:
     for channel, orders_count, gmv in customers:
         print(f"  {'orders / GMV ' + channel:<44} {orders_count:>10,} {gmv:>14,.0f}")
     print("segments (schema marts)")
-    _print_segments(_segments(data_dir / "warehouse" / "siyu.duckdb"))
-    _print_clv_calibration(_clv_calibration(data_dir / "warehouse" / "siyu.duckdb"))
+    _print_segments(_segments(frames))
+    _print_clv_calibration(_clv_calibration(frames))
     print("KPIs (schema marts)")
-    _print_kpis(_kpis(data_dir / "warehouse" / "siyu.duckdb"))
-    audiences, suppressed = _audiences(data_dir / "warehouse" / "siyu.duckdb", data_dir / "exports")
+    _print_kpis(_kpis(frames))
+    audiences, suppressed = _audiences(frames, data_dir / "exports")
     print(f"audiences (schema audiences) exported to {data_dir / 'exports'}")
     for audience, size, exported, folder in audiences:
         print(f"  {audience:<22} {size:>8,} customers, {exported:>8,} exported  {folder or '-'}")

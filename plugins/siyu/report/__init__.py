@@ -7,10 +7,10 @@ league table, the day's audiences and the CLV calibration. A month and a store c
 to every chart; each chart's table downloads as CSV with a BOM. Charts whose KPIs the brand's sources
 cannot give say why (kpi_availability).
 
-Names: groups are named from stg_wecom__groups. No source carries store or guide names yet (the store
-files and the WeCom contact API give ids only), so those show as ids until marts `dim_stores`
-(store_id, store_name) and `dim_guides` (guide_userid, guide_name) exist; the report reads them when
-they do.
+Names: groups are named from rpt_group_names (the latest group snapshot); stores and guides from the
+marts `dim_stores` (store_id, store_name) and `dim_guides` (guide_userid, guide_name) when the warehouse
+has them (the store master and staff list drop files), else they show as ids. What the report reads:
+siyu.report.marts.MODELS.
 """
 
 from __future__ import annotations

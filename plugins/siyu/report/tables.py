@@ -15,7 +15,6 @@ import pandas as pd
 ALL = "all"
 UNKNOWN_STORE = "unknown"
 GRADES = ["S", "A", "B", "C", "D", "ungraded"]
-INHERITED_ADD_WAY = 202  # WeCom add_way of a customer taken over from a guide who left (客户继承)
 
 
 def table(frame: pd.DataFrame) -> dict:
@@ -49,9 +48,9 @@ def _grain(frame: pd.DataFrame, grain: str = "month") -> pd.DataFrame:
 
 
 def guide_stores(frames: dict) -> pd.Series:
-    """guide_userid → the guide's store (int_guides: where they sell most, else where their customers
-    were added)."""
-    guides = frames["int_guides"]
+    """guide_userid → the guide's store (rpt_guide_stores: where they sell most, else where their
+    customers were added, as the KPIs count them)."""
+    guides = frames["rpt_guide_stores"]
     if guides is None:
         return pd.Series(dtype=object)
     return guides.set_index("guide_userid")["store_id"].fillna(UNKNOWN_STORE)
@@ -162,10 +161,9 @@ def community_groups(frames: dict) -> dict | None:
     if community is None:
         return None
     rows = _grain(community)
-    names = frames["stg_wecom__groups"]
+    names = frames["rpt_group_names"]
     if names is not None:
-        latest = names.sort_values("snapshot_date").drop_duplicates("chat_id", keep="last")
-        rows["group_name"] = rows["chat_id"].map(latest.set_index("chat_id")["group_name"])
+        rows["group_name"] = rows["chat_id"].map(names.set_index("chat_id")["group_name"])
     else:
         rows["group_name"] = None
     rows["store_id"] = rows["owner_userid"].map(guide_stores(frames)).fillna(UNKNOWN_STORE)
@@ -269,31 +267,14 @@ def gmv_tree(frames: dict) -> dict | None:
 
 
 def guide_league(frames: dict) -> dict | None:
-    """Per guide and month: attributed paid orders, GMV and buyers (fct_orders), friends added and
-    inherited (WeCom follow relations), with the guide's store."""
-    orders, relations = frames["fct_orders"], frames["stg_wecom__follow_relations"]
-    if orders is None:
+    """Per guide and month: attributed paid orders, GMV and buyers, friends added and inherited, with the
+    guide's store (rpt_guide_league); the highest GMV first in each month."""
+    league = frames["rpt_guide_league"]
+    if league is None:
         return None
-    paid = orders[orders["is_paid"] & orders["guide_userid"].notna()].copy()
-    paid["month"] = month_of(paid["paid_at"])
-    sales = paid.groupby(["month", "guide_userid"], as_index=False).agg(
-        orders=("order_id", "count"), gmv=("gross_amount", "sum"), buyers=("customer_id", "nunique")
-    )
-    if relations is not None:
-        added = relations.assign(
-            month=month_of(relations["added_at"]),
-            inherited=(relations["add_way"] == INHERITED_ADD_WAY).astype(int),
-        )
-        friends = added.groupby(["month", "guide_userid"], as_index=False).agg(
-            friends_added=("external_userid", "count"), inherited=("inherited", "sum")
-        )
-        sales = sales.merge(friends, on=["month", "guide_userid"], how="outer")
-    sales = sales.fillna({"orders": 0, "gmv": 0, "buyers": 0, "friends_added": 0, "inherited": 0})
-    sales["store_id"] = sales["guide_userid"].map(guide_stores(frames)).fillna(UNKNOWN_STORE)
+    rows = league.assign(month=month_of(league["month_start"]))
     columns = ["month", "store_id", "guide_userid", "friends_added", "inherited", "buyers", "orders", "gmv"]
-    return table(
-        sales[[c for c in columns if c in sales.columns]].sort_values(["month", "gmv"], ascending=[True, False])
-    )
+    return table(rows[columns].sort_values(["month", "gmv", "guide_userid"], ascending=[True, False, True]))
 
 
 def audiences(frames: dict) -> dict | None:

@@ -15,14 +15,18 @@ Spark implementation (issue 21) goes beside it and `open_warehouse` picks it. Th
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import pandas as pd
 
-__all__ = ["MissingModel", "UnreadableModel", "Warehouse", "identity_quality", "open_warehouse"]
+__all__ = ["MissingModel", "UnreadableModel", "Warehouse", "identity_quality", "open_warehouse", "read_models"]
+
+log = logging.getLogger(__name__)
 
 # A model name as dbt names models: lower-case letters, digits and underscores. Anything else is refused
 # before it reaches SQL. `schema.name` is accepted for tables outside dbt's models (activation.sends).
@@ -87,3 +91,20 @@ def identity_quality(warehouse: Warehouse) -> dict:
     """The one row of marts.identity_quality as a dict: the one way Python reads identity quality (the
     identity report, the transform DAG's check and the demo summary all call this)."""
     return warehouse.read("identity_quality").iloc[0].to_dict()
+
+
+def read_models(warehouse: Warehouse, models: Iterable[str]) -> dict[str, pd.DataFrame | None]:
+    """Each of `models` whole, by name; None for a model the warehouse lacks (not built yet, or not in the
+    brand's sources) or cannot read (a staging view over lake files that are not there), so a consumer
+    can say what is not available instead of failing. A consumer passes its declared tuple of models (the
+    one its dbt exposure lists) and indexes the result, so it cannot read a model it does not declare."""
+    frames: dict[str, pd.DataFrame | None] = {}
+    for model in models:
+        try:
+            frames[model] = warehouse.read(model)
+        except MissingModel:
+            frames[model] = None
+        except UnreadableModel as error:
+            log.warning("warehouse: %s cannot be read (%s)", model, error)
+            frames[model] = None
+    return frames
