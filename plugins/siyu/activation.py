@@ -41,37 +41,52 @@ class AudienceQualityError(RuntimeError):
     """An audience broke its contract: nothing is exported."""
 
 
-def _connect(warehouse: Path, read_only: bool = True):
-    import duckdb
-
-    return duckdb.connect(str(warehouse), read_only=read_only)
+# What activation reads from the warehouse, each model whole through siyu.warehouse: the audiences, the
+# suppressions, the names the guide-facing export shows, the day audiences were computed as of, and the
+# tags to write back. The activation exposures (dbt_project/models/audiences/_audiences.yml) list these.
+AUDIENCE_MODELS = tuple(f"aud_{audience}" for audience in AUDIENCES)
+NAME_MODELS = ("dim_guides", "rpt_friendship_remarks", "rpt_contact_names", "rpt_group_names")
+AS_OF_MODELS = (("audience_assignments", "computed_on"), ("customer_rfm", "snapshot_date"))
+TAG_MODELS = ("wecom_tags_desired", "wecom_tag_catalogue")
+MODELS = (
+    *AUDIENCE_MODELS,
+    "audience_suppressions",
+    *NAME_MODELS,
+    *(model for model, _column in AS_OF_MODELS),
+    *TAG_MODELS,
+)
 
 
 def audiences_as_of(warehouse: Path) -> date | None:
-    """The day the warehouse's audiences were computed as of (None before the first build)."""
-    import duckdb
+    """The day the warehouse's audiences were computed as of: the latest audience_assignments.computed_on,
+    else (no one qualified) the segments' day, customer_rfm.snapshot_date; None before the first build."""
+    from siyu.warehouse import open_warehouse
 
     if not Path(warehouse).exists():
         return None
-    try:
-        with _connect(warehouse) as con:
-            (day,) = con.execute(
-                "select coalesce((select max(computed_on) from audiences.audience_assignments),"
-                " (select max(snapshot_date) from marts.customer_rfm))"
-            ).fetchone()
-    except duckdb.CatalogException:
-        return None
-    return day
+    with open_warehouse(warehouse) as wh:
+        if not all(wh.has(model) for model, _column in AS_OF_MODELS):
+            return None
+        for model, column in AS_OF_MODELS:
+            days = wh.read(model)[column].dropna()
+            if len(days):
+                return pd.Timestamp(days.max()).date()
+    return None
 
 
-def load_audience(con, audience: str) -> pd.DataFrame:
-    """The audience with, per row, whether the customer is suppressed for any reason."""
-    return con.sql(
-        f"""select a.*, s.customer_id is not null as is_suppressed
-            from audiences.aud_{audience} as a
-            left join (select distinct customer_id from audiences.audience_suppressions) as s
-                on a.customer_id = s.customer_id"""
-    ).df()
+def load_audience(wh, audience: str, suppressed: pd.Series | None = None) -> pd.DataFrame:
+    """The audience with, per row, whether the customer is suppressed for any reason
+    (audience_suppressions; pass its customer_id column when loading several audiences)."""
+    if suppressed is None:
+        suppressed = wh.read("audience_suppressions")["customer_id"]
+    frame = wh.read(f"aud_{audience}")
+    frame["is_suppressed"] = frame["customer_id"].isin(set(suppressed.dropna()))
+    return frame
+
+
+def load_audiences(wh, audiences) -> dict[str, pd.DataFrame]:
+    suppressed = wh.read("audience_suppressions")["customer_id"]
+    return {audience: load_audience(wh, audience, suppressed) for audience in audiences}
 
 
 def _expectations() -> list:
@@ -90,10 +105,11 @@ def _expectations() -> list:
 def validate_audiences(warehouse: Path, audiences=AUDIENCES) -> dict[str, int]:
     """Validate every audience; raise AudienceQualityError naming each failure after checking them all."""
     from siyu.quality.raw_suites import run_suite
+    from siyu.warehouse import open_warehouse
 
     sizes, failures = {}, []
-    with _connect(warehouse) as con:
-        frames = {audience: load_audience(con, audience) for audience in audiences}
+    with open_warehouse(warehouse) as wh:
+        frames = load_audiences(wh, audiences)
     for audience, frame in frames.items():
         frame["channel_fields_present"] = (
             (frame["channel"] == "wecom_1v1") & frame["guide_userid"].notna() & frame["external_userid"].notna()
@@ -150,33 +166,35 @@ def reason_zh(audience: str, reason: str | None) -> str:
     return template.format(orders=orders.group(1) if orders else "1-4", share=share.group(1) if share else "")
 
 
-def guide_frame(con, frame: pd.DataFrame) -> pd.DataFrame:
-    """The guide-facing rows of an audience: names where the warehouse has them, ids where it does not."""
-    con.register(
-        "audience_rows",
-        frame[["customer_id", "audience", "reason", "channel", "guide_userid", "external_userid", "chat_id"]],
+def _lookup(frame: pd.DataFrame | None, keys: list[str], column: str) -> pd.DataFrame:
+    """`keys` + `column` of a names model, rows with a missing key left out (they name nothing); empty when
+    the warehouse lacks the model."""
+    if frame is None:
+        return pd.DataFrame({name: pd.Series(dtype=object) for name in [*keys, column]})
+    return frame[[*keys, column]].dropna(subset=keys).drop_duplicates(subset=keys)
+
+
+def guide_frame(names: dict, frame: pd.DataFrame) -> pd.DataFrame:
+    """The guide-facing rows of an audience: names where the warehouse has them, ids where it does not.
+    `names` holds the NAME_MODELS (None for one the warehouse lacks: a warehouse built before the staff
+    list mart dim_guides shows guide accounts)."""
+    rows = frame[["customer_id", "audience", "reason", "channel", "guide_userid", "external_userid", "chat_id"]]
+    named = (
+        rows.merge(_lookup(names["dim_guides"], ["guide_userid"], "guide_name"), on="guide_userid", how="left")
+        .merge(
+            _lookup(names["rpt_friendship_remarks"], ["guide_userid", "external_userid"], "customer_remark"),
+            on=["guide_userid", "external_userid"],
+            how="left",
+        )
+        .merge(
+            _lookup(names["rpt_contact_names"], ["external_userid"], "contact_name"), on="external_userid", how="left"
+        )
+        .merge(_lookup(names["rpt_group_names"], ["chat_id"], "group_name"), on="chat_id", how="left")
+        .rename(columns={"contact_name": "customer_wechat_name"})
+        .sort_values(["guide_userid", "chat_id", "customer_id"], na_position="last")
+        .reset_index(drop=True)
     )
-    # Names from the staff list (marts.dim_guides); a warehouse built before that mart shows accounts.
-    has_names = con.execute(
-        "select count(*) from information_schema.tables where table_schema = 'marts' and table_name = 'dim_guides'"
-    ).fetchall()[0][0]
-    guides, guide_name = ("marts.dim_guides", "guides.guide_name") if has_names else ("intermediate.int_guides", "null")
-    named = con.sql(
-        f"""select rows.*, coalesce({guide_name}, rows.guide_userid) as guide_name,
-                   relations.remark as customer_remark, contacts.contact_name as customer_wechat_name,
-                   groups.group_name
-            from audience_rows as rows
-            left join {guides} as guides on guides.guide_userid = rows.guide_userid
-            left join staging.stg_wecom__follow_relations as relations
-                on relations.guide_userid = rows.guide_userid and relations.external_userid = rows.external_userid
-            left join (select distinct on (external_userid) external_userid, contact_name
-                       from staging.stg_wecom__external_contacts) as contacts
-                on contacts.external_userid = rows.external_userid
-            left join (select distinct on (chat_id) chat_id, group_name from staging.stg_wecom__groups) as groups
-                on groups.chat_id = rows.chat_id
-            order by rows.guide_userid nulls last, rows.chat_id, rows.customer_id"""
-    ).df()
-    con.unregister("audience_rows")
+    named["guide_name"] = named["guide_name"].fillna(named["guide_userid"])
     named["audience_zh"] = named["audience"].map(lambda audience: AUDIENCE_ZH.get(audience, (audience,))[0])
     named["reason_zh"] = [reason_zh(a, r) for a, r in zip(named["audience"], named["reason"], strict=True)]
     named["channel_zh"] = named["channel"].map(CHANNEL_ZH).fillna(named["channel"])
@@ -186,11 +204,14 @@ def guide_frame(con, frame: pd.DataFrame) -> pd.DataFrame:
 def export_audiences(warehouse: Path, exports: Path, day: date, run_id: str, audiences=AUDIENCES) -> dict:
     """Write each audience's Parquet, CSV, guide-facing CSV and manifest for `day`; return audience → manifest.
     The one place export files are written."""
+    from siyu.warehouse import open_warehouse, read_models
+
     manifests = {}
     encoding = export_csv_encoding()
-    with _connect(warehouse) as con:
-        frames = {audience: load_audience(con, audience) for audience in audiences}
-        guide_frames = {audience: guide_frame(con, frame) for audience, frame in frames.items()}
+    with open_warehouse(warehouse) as wh:
+        frames = load_audiences(wh, audiences)
+        names = read_models(wh, NAME_MODELS)
+    guide_frames = {audience: guide_frame(names, frame) for audience, frame in frames.items()}
     for audience, frame in frames.items():
         frame = frame.drop(columns=["is_suppressed"])
         target = exports / audience / day.isoformat()
@@ -226,19 +247,16 @@ def export_audiences(warehouse: Path, exports: Path, day: date, run_id: str, aud
 
 def record_sends(warehouse: Path, day: date, run_id: str, audiences=AUDIENCES) -> int:
     """Replace `day`'s rows of activation.sends with the customers exported today."""
-    union = " union all ".join(
-        f"select customer_id, audience, channel from audiences.aud_{audience}" for audience in audiences
-    )
-    with _connect(warehouse, read_only=False) as con:
-        con.execute(
-            "create table if not exists activation.sends "
-            "(customer_id varchar, audience varchar, channel varchar, sent_on date, run_id varchar)"
+    from siyu.warehouse import open_warehouse
+
+    with open_warehouse(warehouse, read_only=False) as wh:
+        sends = pd.concat(
+            [wh.read(f"aud_{audience}")[["customer_id", "audience", "channel"]] for audience in audiences],
+            ignore_index=True,
         )
-        con.execute("delete from activation.sends where sent_on = ?", [day])
-        con.execute(
-            f"insert into activation.sends select customer_id, audience, channel, ?, ? from ({union})", [day, run_id]
-        )
-        count = con.sql("select count(*) from activation.sends where sent_on = ?", params=[day]).fetchall()[0][0]
+        sends["sent_on"] = day
+        sends["run_id"] = run_id
+        count = wh.replace_partition("activation.sends", sends, "sent_on", day)
     log.info("activation.sends: %d customers recorded for %s", count, day)
     return count
 
@@ -255,18 +273,18 @@ class WritebackResult:
 def desired_tags(warehouse: Path) -> pd.DataFrame:
     """(guide_userid, external_userid, tag_group_name, tag_name) for every live friendship: the dbt model
     audiences.wecom_tags_desired."""
-    with _connect(warehouse) as con:
-        return (
-            con.table("audiences.wecom_tags_desired")
-            .project("guide_userid, external_userid, tag_group_name, tag_name")
-            .df()
-        )
+    from siyu.warehouse import open_warehouse
+
+    with open_warehouse(warehouse) as wh:
+        return wh.read("wecom_tags_desired")[["guide_userid", "external_userid", "tag_group_name", "tag_name"]]
 
 
 def tag_catalogue(warehouse: Path) -> dict[str, list[str]]:
     """Tag group → every tag siyu may write in it (audiences.wecom_tag_catalogue)."""
-    with _connect(warehouse) as con:
-        frame = con.table("audiences.wecom_tag_catalogue").df().sort_values(["tag_group_name", "tag_order"])
+    from siyu.warehouse import open_warehouse
+
+    with open_warehouse(warehouse) as wh:
+        frame = wh.read("wecom_tag_catalogue").sort_values(["tag_group_name", "tag_order"])
     return {group: list(rows["tag_name"]) for group, rows in frame.groupby("tag_group_name", sort=True)}
 
 
