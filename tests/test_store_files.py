@@ -1,10 +1,16 @@
-"""Store files: every encoding decodes, every flawed row is quarantined with its reason, nothing is lost."""
+"""Store files: each encoding a till, the vendor or Excel writes (UTF-8, UTF-8 with a BOM, GBK, GB18030)
+decodes to the same rows, every flawed row is quarantined with its reason, nothing is lost."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+from pathlib import Path
+
 import pandas as pd
 import pytest
-from siyu_sim.drops import write_store_drops
+from siyu_sim.drops import MEMBER_COLUMNS, store_encoding, write_store_drops
 
 from siyu.connectors.store_files import UnreadableFile, detect_encoding, parse_store_file
 
@@ -40,7 +46,12 @@ def test_drops_parse_completely_with_flaws_quarantined(small_world, tmp_path):
     parsed = [parse_store_file(path, "pos") for path in sorted((tmp_path / "pos").rglob("*.csv"))]
     rows = pd.DataFrame([row for p in parsed for row in p.rows])
     quarantined = pd.DataFrame([q for p in parsed for q in p.quarantined])
-    assert {p.encoding for p in parsed} >= {"utf-8"}
+    # Each store's file is read in the encoding its till wrote (the small world's tills write UTF-8 and
+    # UTF-8 with a BOM; GBK and GB18030 are written below).
+    seed = json.loads((small_world / "world.json").read_text(encoding="utf-8"))["seed"]
+    written = {path.parent.name: store_encoding(path.parent.name, seed) for path in (tmp_path / "pos").rglob("*.csv")}
+    assert {(Path(p.path).parent.name, p.encoding) for p in parsed} == set(written.items())
+    assert len(set(written.values())) >= 2
     assert sum(p.duplicates for p in parsed) == (flaws["flaw"] == "duplicate_line").sum()
     reasons = quarantined["reason"]
     assert reasons.str.startswith("sold_at").sum() == (flaws["flaw"] == "bad_date").sum()
@@ -52,7 +63,43 @@ def test_drops_parse_completely_with_flaws_quarantined(small_world, tmp_path):
     world = pd.read_parquet(small_world / "store/pos_lines.parquet")
     merged = unique_rows.merge(world.astype({"line_no": str}), on=["receipt_no", "line_no"], suffixes=("", "_world"))
     assert len(merged) == len(unique_rows)
-    assert (merged["category"] == merged["category_world"]).all(), "GBK and BOM files decode to the same text"
+    assert (merged["category"] == merged["category_world"]).all(), "files with and without a BOM decode alike"
+
+
+MEMBERS = [
+    ["M000000001", "S0001", "13312393950", "邓鹏明", "1", "1976-12-28", "2025-05-01 10:00:00", "Y"],
+    ["M000000002", "S0001", "13512780818", "曾飞", "2", "1990-05-14", "2025-05-02 11:30:00", "N"],
+]
+# A name only GB18030 can write (䶮, U+4DAE, outside GBK): a vendor's till that writes GB18030 has it.
+RARE_NAME = ["M000000003", "S0001", "13912924931", "刘䶮", "1", "2001-07-02", "2025-05-03 09:00:00", "Y"]
+
+
+def excel_csv(rows: list[list[str]]) -> str:
+    """A member file as Excel and the tills write one: CRLF line ends, fields quoted only when needed."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerows([MEMBER_COLUMNS, *rows])
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("encoding", "rows", "written"),
+    [
+        ("utf-8", [*MEMBERS, RARE_NAME], lambda text: text.encode("utf-8")),
+        # Excel's "CSV UTF-8 (逗号分隔)": a byte order mark before UTF-8.
+        ("utf-8-sig", [*MEMBERS, RARE_NAME], lambda text: text.encode("utf-8-sig")),
+        # Excel's plain "CSV (逗号分隔)" on zh-CN Windows: code page 936, GBK (no rare name: GBK cannot hold it).
+        ("gbk", MEMBERS, lambda text: text.encode("cp936")),
+        ("gb18030", [*MEMBERS, RARE_NAME], lambda text: text.encode("gb18030")),
+    ],
+    ids=["utf-8", "utf-8 with BOM (Excel CSV UTF-8)", "gbk (Excel CSV, zh-CN)", "gb18030 (vendor till)"],
+)
+def test_each_encoding_decodes_to_the_rows_written(tmp_path, encoding, rows, written):
+    path = tmp_path / "members_S0001_2025-05-03.csv"
+    path.write_bytes(written(excel_csv(rows)))
+    parsed = parse_store_file(path, "members")
+    assert parsed.encoding == encoding
+    assert parsed.quarantined == []
+    assert [[row[column] for column in MEMBER_COLUMNS[:4]] for row in parsed.rows] == [row[:4] for row in rows]
 
 
 def test_member_files_parse(small_world, tmp_path):
