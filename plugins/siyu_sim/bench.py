@@ -161,8 +161,6 @@ def pipeline_section(
     """The pipeline bench's BENCHMARKS.md section from the stage timings so far and, once dbt has built
     the warehouse, identity quality and the dbt build by layer. `running` names the stage still under way
     (the section is written after every stage, so a run stopped midway keeps what it measured)."""
-    import duckdb
-
     root = pipeline_root(scale)
     command = (
         f"python -m siyu_sim.bench --only quality --scale {scale} --snapshot-every-days {snapshot_every_days or 0}"
@@ -177,8 +175,10 @@ def pipeline_section(
     target = root / "warehouse" / "dbt_target"
     if not any(name.startswith("dbt build") for name in timings) or not (target / "run_results.json").exists():
         return body
-    with duckdb.connect(str(root / "warehouse" / "siyu.duckdb"), read_only=True) as con:
-        quality = con.sql("select * from marts.identity_quality").df().iloc[0]
+    from siyu.warehouse import identity_quality, open_warehouse
+
+    with open_warehouse(root / "warehouse" / "siyu.duckdb") as warehouse:
+        quality = identity_quality(warehouse)
     project = yaml.safe_load((REPO / "dbt_project" / "dbt_project.yml").read_text(encoding="utf-8"))
     link_limit = max(project["vars"]["identity_link_limits"].values())
     results = dbt_run_results(target)
