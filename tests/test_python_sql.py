@@ -198,3 +198,39 @@ def test_a_consumer_names_only_models_it_declares(exposure):
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in every_model:
                 named.add(node.value)
     assert named - declared == set(), f"{exposure}: names models it does not declare"
+
+
+def test_the_warehouse_reads_whole_models_by_name_and_replaces_one_partition(tmp_path):
+    """GIVEN a DuckDB warehouse WHEN a consumer reads and activation records a day's sends THEN a model is
+    found by its name in whichever schema holds it, anything but a name is refused before it reaches
+    SQL, and replacing a day's partition leaves the other days as they were."""
+    from datetime import date
+
+    import duckdb
+    import pandas as pd
+
+    from siyu.warehouse import MissingModel, open_warehouse, read_models
+
+    path = tmp_path / "siyu.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema marts; create table marts.identity_quality as select 7 as customers")
+        con.execute("create schema activation")
+        con.execute("create table activation.sends (customer_id varchar, sent_on date, run_id varchar)")
+        con.execute(
+            "insert into activation.sends values ('C1', date '2025-12-30', 'r0'), ('C2', date '2025-12-31', 'r0')"
+        )
+    with open_warehouse(path) as warehouse:
+        assert warehouse.read("identity_quality")["customers"].tolist() == [7]
+        assert read_models(warehouse, ["identity_quality", "kpi_triangle"])["kpi_triangle"] is None
+        with pytest.raises(MissingModel):
+            warehouse.read("kpi_triangle")
+        with pytest.raises(ValueError):
+            warehouse.read("identity_quality where customers > 1")
+    day = date(2025, 12, 31)
+    with open_warehouse(path, read_only=False) as warehouse:
+        sends = pd.DataFrame({"customer_id": ["C3", "C4"], "sent_on": [day, day], "run_id": ["r1", "r1"]})
+        assert warehouse.replace_partition("activation.sends", sends, "sent_on", day) == 2
+        assert warehouse.replace_partition("activation.sends", sends, "sent_on", day) == 2  # a rerun
+        rows = warehouse.read("activation.sends").sort_values("customer_id")
+    assert rows["customer_id"].tolist() == ["C1", "C3", "C4"]
+    assert rows["run_id"].tolist() == ["r0", "r1", "r1"]

@@ -61,7 +61,8 @@ class Warehouse(Protocol):
         ...
 
     def relations(self) -> dict[str, str]:
-        """Every model the warehouse holds, name → schema (dbt's temporary relations left out)."""
+        """Every model the warehouse holds, name → schema (dbt's temporary relations left out; a name
+        found in two schemas maps to "", and reading it by bare name raises UnreadableModel)."""
         ...
 
     def replace_partition(self, table: str, frame: pd.DataFrame, key_column: str, key_value: object) -> int:

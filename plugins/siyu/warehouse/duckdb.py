@@ -56,7 +56,7 @@ class DuckDBWarehouse:
         checked_name(model)
         if "." in model:
             schema, name = model.split(".")
-            if name not in self.relations() and not self._exists(schema, name):
+            if not self._exists(schema, name):
                 raise MissingModel(model)
             return quoted(schema, name)
         schema = self.relations().get(model)
@@ -86,6 +86,8 @@ class DuckDBWarehouse:
         self.reads.append(model)
         try:
             return self.connection.sql(f"select * from {relation}").df()
+        except duckdb.CatalogException as error:  # dropped since the catalog was read
+            raise MissingModel(model) from error
         except duckdb.IOException as error:
             raise UnreadableModel(f"{model}: {error}") from error
 
