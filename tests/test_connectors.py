@@ -165,3 +165,28 @@ def test_contact_ways_unassigned_and_transfers_page_to_the_end(sim):
         done = transfers[transfers["status"] == 1].iloc[0]
         results = list(client.transfer_results(done["handover_userid"], done["takeover_userid"]))
         assert {r["external_userid"] for r in results} >= {done["external_userid"]}
+
+
+def test_a_window_with_more_orders_than_paging_reaches_is_split_and_read_whole(sim, monkeypatch, caplog):
+    """Youzan pages at most MAX_PAGES × PAGE_SIZE orders per query. With the cap lowered to 2 pages (200
+    orders) the simulator's year of orders cannot come in one window: the connector halves windows until
+    each fits, and reads exactly the orders one uncapped read of the same window returns, each once."""
+    import logging
+
+    from siyu.connectors import youzan as youzan_module
+
+    state = sim.sims.state
+    first, last = state.meta["start_ts"], state.today_start - 1
+    orders = state.orders_as_of()
+    expected = set(orders.loc[(orders["update_time"] >= first) & (orders["update_time"] <= last), "tid"])
+    assert len(expected) > 2 * youzan_module.PAGE_SIZE * 5, "enough orders to need several splits"
+    with youzan(sim) as shop:
+        whole = [order["order_info"]["tid"] for order in shop.orders_updated(first, last)]
+    assert set(whole) == expected
+
+    monkeypatch.setattr(youzan_module, "MAX_PAGES", 2)
+    with caplog.at_level(logging.INFO, logger=youzan_module.__name__), youzan(sim) as shop:
+        split = [order["order_info"]["tid"] for order in shop.orders_updated(first, last)]
+    splits = [record for record in caplog.records if "splitting the window" in record.getMessage()]
+    assert len(splits) >= 5
+    assert len(split) == len(set(split)) and set(split) == expected
