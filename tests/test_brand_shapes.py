@@ -221,13 +221,24 @@ def test_sources_yml_declares_the_landed_parquet_schemas(world_warehouse):
     """The columns an absent entity builds empty with are the ones a landed entity has."""
     lake = world_warehouse.parents[1] / "lake"
     declared = yaml.safe_load((PROJECT_DIR / "models/staging/_sources.yml").read_text(encoding="utf-8"))
+    # A dbt source is named by its system; its files are where its drop lands them (meta lake_source,
+    # the table's identifier): every landed entity is declared once.
+    located = {
+        (
+            table.get("meta", {}).get("lake_source", source["meta"]["lake_source"]),
+            table.get("identifier", table["name"]),
+        )
+        for source in declared["sources"]
+        for table in source["tables"]
+    }
+    assert located == {(drop, entity) for drop, entities in RAW_ENTITIES.items() for entity in entities}
     with duckdb.connect() as con:
         for source in declared["sources"]:
-            assert {table["name"] for table in source["tables"]} == set(RAW_ENTITIES[source["name"]])
             for table in source["tables"]:
+                drop = table.get("meta", {}).get("lake_source", source["meta"]["lake_source"])
                 landed = con.sql(
                     f"""describe select * from read_parquet(
-                            '{lake}/raw/{source["name"]}/{table["name"]}/dt=*/part-0.parquet',
+                            '{lake}/raw/{drop}/{table.get("identifier", table["name"])}/dt=*/part-0.parquet',
                             hive_partitioning = true, union_by_name = true)"""
                 ).fetchall()
                 assert [(column["name"], column["data_type"].upper()) for column in table["columns"]] == [

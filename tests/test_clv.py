@@ -4,7 +4,7 @@ Data: the CDNOW transactions shipped inside the `lifetimes` wheel on PyPI (a dev
 lifetimes/datasets/CDNOW_master.txt (23,570 customers who first bought at CDNOW in the first quarter of
 1997, their purchases to 1998-06-30) and CDNOW_sample.txt, the 1/10 sample of 2,357 customers the papers
 use. The test turns the sample's transactions from CDNOW_master into the table siyu's models read
-(int_customer_orders) and runs the real dbt models (int_clv_inputs -> customer_clv, int_clv_calibration_inputs
+(prep_customer_orders) and runs the real dbt models (prep_clv_inputs -> customer_clv, prep_clv_calibration_inputs
 -> clv_calibration) on it: the code path of a brand's build, fit by siyu.clv (pymc-marketing's BetaGeoModel
 and GammaGammaModel, flat priors, MAP).
 
@@ -67,7 +67,7 @@ def transactions() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def warehouse(transactions, tmp_path_factory) -> Path:
-    """A warehouse whose int_customer_orders holds the CDNOW transactions (a transaction = a paid order)."""
+    """A warehouse whose prep_customer_orders holds the CDNOW transactions (a transaction = a paid order)."""
     root = tmp_path_factory.mktemp("cdnow")
     path = root / "siyu.duckdb"
     orders = transactions.assign(order_id=[f"T{i}" for i in range(len(transactions))])
@@ -75,7 +75,7 @@ def warehouse(transactions, tmp_path_factory) -> Path:
         con.register("orders", orders)
         con.sql("create schema intermediate")
         con.sql("""
-            create table intermediate.int_customer_orders as
+            create table intermediate.prep_customer_orders as
             select order_id, customer_id, cast(paid_on as date) as paid_on,
                    cast(dollars as decimal(18, 2)) as net_amount
             from orders""")
@@ -108,11 +108,11 @@ def read(warehouse: Path, sql: str) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def fitted(warehouse) -> pd.DataFrame:
     """customer_clv as of the end of the 39-week calibration period, horizon 39 weeks."""
-    build(warehouse, "int_clv_inputs customer_clv", {"snapshot_date": CALIBRATION_END, "clv_horizon_days": 273})
+    build(warehouse, "prep_clv_inputs customer_clv", {"snapshot_date": CALIBRATION_END, "clv_horizon_days": 273})
     return read(warehouse, "select * from marts.customer_clv order by customer_id")
 
 
-def test_int_clv_inputs_is_the_published_cdnow_summary(fitted):
+def test_prep_clv_inputs_is_the_published_cdnow_summary(fitted):
     """Purchases as distinct purchase days: the summary the papers fit (x, t_x, T in weeks, zbar)."""
     published = pd.read_csv(lifetimes_file("cdnow_customers_summary_with_transactions.csv"))
     # The published ID is the customer's number in CDNOW_sample, whose first column is the master id.
@@ -191,7 +191,9 @@ def test_clv_calibration_reproduces_the_cdnow_holdout(warehouse, transactions):
     from lifetimes import BetaGeoFitter
 
     build(
-        warehouse, "int_clv_calibration_inputs clv_calibration", {"snapshot_date": HOLDOUT_END, "clv_holdout_days": 273}
+        warehouse,
+        "prep_clv_calibration_inputs clv_calibration",
+        {"snapshot_date": HOLDOUT_END, "clv_holdout_days": 273},
     )
     mart = read(warehouse, "select * from marts.clv_calibration order by bucket_order")
 

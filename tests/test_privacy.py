@@ -370,7 +370,7 @@ def test_subject_access_lists_her_data_and_nothing_of_anyone_else(world_warehous
           and nodes.customer_id in (select customer_id from marts.customer_rfm)
           -- referred by a friend: her raw orders name the friend's shop account (source_ref)
           and nodes.customer_id in (
-              select referred_id from intermediate.int_customer_referrals where referral_kind = 'share_link'
+              select referred_id from intermediate.prep_customer_referrals where referral_kind = 'share_link'
           )
         group by 1 order by 1 limit 1""",
     )

@@ -28,7 +28,7 @@ def test_every_customer_is_in_exactly_one_segment_stage_rung_and_persona(world_w
     assert len(segments) == 9, segments  # the 8 classes and no_purchase all occur in a year of trade
     assert set(stages) == {"introduction", "growth", "maturity", "dormant", "churned"}
     # Buyers are scored; everyone else is no_purchase, and is a fan or a member who never bought.
-    buyers = query(world_warehouse, "select count(distinct customer_id) from intermediate.int_customer_orders")[0][0]
+    buyers = query(world_warehouse, "select count(distinct customer_id) from intermediate.prep_customer_orders")[0][0]
     assert customers - segments["no_purchase"] == buyers
 
 
@@ -59,7 +59,7 @@ def test_clv_ranks_active_repeat_buyers_above_churned_ones(world_warehouse):
            from marts.customer_clv join marts.customer_lifecycle using (customer_id)""",
     )[0]
     assert mature > 2 * churned
-    (buyers,) = query(world_warehouse, "select count(distinct customer_id) from intermediate.int_customer_orders")[0]
+    (buyers,) = query(world_warehouse, "select count(distinct customer_id) from intermediate.prep_customer_orders")[0]
     (rows, bad) = query(
         world_warehouse,
         "select count(*), count(*) filter (where not probability_alive between 0 and 1) from marts.customer_clv",

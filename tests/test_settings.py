@@ -104,10 +104,10 @@ def test__time_zone__message_times_and_business_days_are_local_to_the_brand(
     monkeypatch.setenv("SIYU_TIMEZONE", "America/New_York")
 
     # WHEN the messages and the audiences are rebuilt
-    _assert_built(dbt_build(lake, warehouse_copy, select="stg_store__messages audience_assignments"))
+    _assert_built(dbt_build(lake, warehouse_copy, select="stg_wecom__messages audience_assignments"))
 
     # THEN the message's local time is its UTC instant in New York, a day earlier than in Beijing
-    sql = "select sent_at from staging.stg_store__messages where message_id = ?"
+    sql = "select sent_at from staging.stg_wecom__messages where message_id = ?"
     in_beijing = _query(world_warehouse, sql, [message_id])["sent_at"].item()
     in_new_york = _query(warehouse_copy, sql, [message_id])["sent_at"].item()
     assert in_beijing == sent.astimezone(ZoneInfo("Asia/Shanghai")).replace(tzinfo=None)

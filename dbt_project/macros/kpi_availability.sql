@@ -5,8 +5,9 @@
     what is missing when the brand has none of them. Read by the kpi_availability mart (one row per entry)
     and by each KPI table's unavailable_reason column. A brand's sources are var `sources`, set by
     siyu.config (SIYU_SOURCES). docs/decisions.md "Brand shapes: absent sources (issue 15)".
-    The session archive (store/messages) and the shop's visit tracking export (store/shop_visits) arrive
-    with the store drops, so they belong to the store source here.
+    Sources here are the brand's drops (SIYU_SOURCES: wecom, shop, store), not dbt source names: the
+    session archive (dbt source wecom.messages) and the shop's visit tracking export (shop.visits) arrive
+    with the store drops (lake store/messages, store/shop_visits), so measures needing them need 'store'.
 -#}
 {% macro kpi_requirements() %}
     {{ return([

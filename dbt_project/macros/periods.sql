@@ -31,3 +31,9 @@
 {% macro ratio(numerator, denominator) -%}
     cast({{ numerator }} as double) / nullif({{ denominator }}, 0)
 {%- endmacro %}
+
+{#- Day offsets 0..var day_spine_max_days - 1, one row each (column day_offset): the spine a model adds to
+    its first day. generate_series needs its bound when the SQL is written, hence a var. -#}
+{% macro day_offsets() -%}
+    select generated_number - 1 as day_offset from ({{ dbt.generate_series(var('day_spine_max_days')) }}) as series
+{%- endmacro %}

@@ -1,8 +1,10 @@
 {#-
-    A raw entity of the lake, as staging reads it: `source()` when the brand has the source (var
-    `sources`) and the entity has at least one published partition, else an empty relation with the
-    entity's columns and types as declared in _sources.yml. A store-only brand has no raw/wecom nor
-    raw/shop, and its staging models still build: zero rows, the columns they have when data exists.
+    A raw entity of the lake, as staging reads it: `source()` when the brand has the source that lands
+    it (var `sources`: the drops wecom, shop, store; the dbt source's meta `lake_source`) and the entity
+    has at least one published partition, else an empty relation with the entity's columns and types as
+    declared in _sources.yml. A store-only brand has no raw/wecom nor raw/shop, and its staging models
+    still build: zero rows, the columns they have when data exists. dbt sources are named by system
+    (wecom.messages, the session archive, is landed by the store drop), so presence is asked of the drop.
     (docs/decisions.md "Brand shapes: absent sources".)
 -#}
 {% macro raw_source(source_name, table_name) %}
@@ -12,34 +14,42 @@
     {%- if not execute or relation.is_cte -%}
         {{ return(relation) }}
     {%- endif -%}
-    {%- if source_name in var('sources') and siyu.raw_partitions_exist(source_name, table_name) -%}
+    {%- set node = siyu.raw_source_node(source_name, table_name) -%}
+    {%- set lake_source = node.meta.get('lake_source', source_name) -%}
+    {%- if lake_source in var('sources') and siyu.raw_partitions_exist(lake_source, node.identifier) -%}
         {{ return(relation) }}
     {%- endif -%}
     {{ return(siyu.empty_raw_relation(source_name, table_name)) }}
 {% endmacro %}
 
-{#- The lake's published partitions of an entity: raw/<source>/<entity>/dt=*/part-0.parquet, the layout
-    the external_location of _sources.yml reads (crash leftovers `.dt=...tmp-*` are not partitions). -#}
-{% macro raw_partitions_glob(source_name, table_name) -%}
-    {{ env_var('SIYU_LAKE_DIR', '../data/lake') }}/raw/{{ source_name }}/{{ table_name }}/dt=*/part-0.parquet
+{#- The graph node of a declared source table (its meta, identifier and columns). -#}
+{% macro raw_source_node(source_name, table_name) %}
+    {{ return(graph.sources.values() | selectattr('source_name', 'equalto', source_name)
+        | selectattr('name', 'equalto', table_name) | first) }}
+{% endmacro %}
+
+{#- The lake's published partitions of an entity: raw/<drop>/<entity>/dt=*/part-0.parquet, the layout
+    the external_location of _sources.yml reads (crash leftovers `.dt=...tmp-*` are not partitions).
+    <drop> is the source's meta lake_source, <entity> the table's identifier. -#}
+{% macro raw_partitions_glob(lake_source, entity) -%}
+    {{ env_var('SIYU_LAKE_DIR', '../data/lake') }}/raw/{{ lake_source }}/{{ entity }}/dt=*/part-0.parquet
 {%- endmacro %}
 
 {#- True when the entity has at least one published partition, asked of the engine at execution time.
     Engine-specific (DuckDB's glob()): a second engine adds its own implementation here. -#}
-{% macro raw_partitions_exist(source_name, table_name) %}
-    {{ return(adapter.dispatch('raw_partitions_exist', 'siyu')(source_name, table_name)) }}
+{% macro raw_partitions_exist(lake_source, entity) %}
+    {{ return(adapter.dispatch('raw_partitions_exist', 'siyu')(lake_source, entity)) }}
 {% endmacro %}
 
-{% macro default__raw_partitions_exist(source_name, table_name) %}
-    {%- set pattern = siyu.raw_partitions_glob(source_name, table_name) | replace("'", "''") -%}
+{% macro default__raw_partitions_exist(lake_source, entity) %}
+    {%- set pattern = siyu.raw_partitions_glob(lake_source, entity) | replace("'", "''") -%}
     {%- set found = run_query("select count(*) from glob('" ~ pattern ~ "')") -%}
     {{ return(found.columns[0].values()[0] > 0) }}
 {% endmacro %}
 
 {#- Zero rows with the columns and data types _sources.yml declares for the entity (dt included). -#}
 {% macro empty_raw_relation(source_name, table_name) %}
-    {%- set node = graph.sources.values() | selectattr('source_name', 'equalto', source_name)
-        | selectattr('name', 'equalto', table_name) | first -%}
+    {%- set node = siyu.raw_source_node(source_name, table_name) -%}
     {%- set columns = node.columns.values() | list -%}
     {%- if not columns or columns | rejectattr('data_type') | list -%}
         {{ exceptions.raise_compiler_error(

@@ -3,7 +3,7 @@
     {%- if var('snapshot_date') -%}
         cast('{{ var("snapshot_date") }}' as date)
     {%- else -%}
-        (select max(paid_on) from {{ ref('int_customer_orders') }})
+        (select max(paid_on) from {{ ref('prep_customer_orders') }})
     {%- endif -%}
 {%- endmacro %}
 

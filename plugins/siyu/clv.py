@@ -17,7 +17,7 @@ models fit in days directly, with no internal week scale.
 The dbt models `customer_clv` and `clv_calibration` call these functions; tests/test_clv.py runs the same
 models on the CDNOW transactions.
 
-Inputs are the per-customer summaries of `int_clv_inputs`: frequency (repeat purchase days), recency and
+Inputs are the per-customer summaries of `prep_clv_inputs`: frequency (repeat purchase days), recency and
 t (days from the first purchase day to the last one and to the as-of date), monetary_value (mean spend
 per repeat purchase day).
 """

@@ -145,7 +145,7 @@ def dbt_layer_timings(results: list[dict]) -> dict[str, float]:
             layer = "KPI marts"
         elif name.startswith(("aud", "int_audience")):
             layer = "audiences"
-        elif name in ("customer_clv", "int_clv_inputs", "clv_calibration", "int_clv_calibration_inputs"):
+        elif name in ("customer_clv", "prep_clv_inputs", "clv_calibration", "prep_clv_calibration_inputs"):
             layer = "CLV (pymc-marketing)"
         elif name.startswith(("customer_", "int_customer")):
             layer = "segments and tags"

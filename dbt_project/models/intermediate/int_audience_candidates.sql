@@ -22,7 +22,7 @@ ladder as (
 ),
 
 connections as (
-    select * from {{ ref('int_customer_connections') }}
+    select * from {{ ref('prep_customer_connections') }}
 ),
 
 relations as (

@@ -27,7 +27,7 @@ snapshots as (
 ),
 
 sends as (
-    select * from {{ source('activation', 'sends') }}
+    select * from {{ ref('stg_activation__sends') }}
 ),
 
 identity_map as (

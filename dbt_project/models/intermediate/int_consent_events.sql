@@ -32,7 +32,7 @@ memberships as (
         'store_form' as consent_source
     from store_members
     inner join customer_nodes
-        on customer_nodes.node_key = 'member_card:' || store_members.member_card
+        on {{ siyu.customer_node_is('customer_nodes', 'member_card', 'store_members.member_card') }}
     where store_members.marketing_opt_in is not null and store_members.registered_at is not null
 ),
 

@@ -16,7 +16,11 @@ observed as (
 strong as (
     select record_id, node_key as strong_key
     from observed
-    where id_type in ('member_card', 'yz_open_id', 'external_userid')
+    where id_type in (
+        {%- for id_type in var('identity_strong_types') %}
+            '{{ id_type }}'{{ "," if not loop.last }}
+        {%- endfor %}
+    )
 ),
 
 links as (

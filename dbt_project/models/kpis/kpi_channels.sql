@@ -1,9 +1,14 @@
 -- The channel funnel (seed 004 §93) per contact-way state (channel QR code) and period of the add:
 -- contacts added, still connected 7 and 30 days after the add, first paid order within 30 days of the
--- add, and conversion = first orders within 30 days / contacts added (good paths reach 30%).
+-- add, and conversion = first orders within 30 days / contacts added (good paths reach 30%). The windows
+-- are vars channel_retention_short_days, channel_retention_long_days and channel_conversion_days.
 -- "Still connected" reads every daily snapshot of the friendships: a friendship counts as connected on a
 -- day when it is in that day's snapshot, or in a later one. Adds younger than 7 or 30 days at the last
 -- snapshot are not yet measurable (null).
+
+{%- set short_days = var('channel_retention_short_days') %}
+{%- set long_days = var('channel_retention_long_days') %}
+{%- set conversion_days = var('channel_conversion_days') %}
 
 with
 
@@ -27,12 +32,12 @@ adds as (
     group by guide_userid, external_userid
 ),
 
-identity_map as (
-    select * from {{ ref('int_identity_map') }}
+customer_nodes as (
+    select * from {{ ref('int_customer_nodes') }}
 ),
 
 orders as (
-    select customer_id, min(paid_at) as first_paid_at from {{ ref('int_customer_orders') }}
+    select customer_id, min(paid_at) as first_paid_at from {{ ref('prep_customer_orders') }}
     group by customer_id
 ),
 
@@ -54,25 +59,34 @@ contacts as (
             adds.guide_userid = snapshots.guide_userid
             and adds.external_userid = snapshots.external_userid
     cross join latest
-    left join identity_map on identity_map.node_key = 'external_userid:' || adds.external_userid
-    left join orders on identity_map.customer_id = orders.customer_id
+    left join customer_nodes
+        on {{ siyu.customer_node_is('customer_nodes', 'external_userid', 'adds.external_userid') }}
+    left join orders on customer_nodes.customer_id = orders.customer_id
 ),
 
 flags as (
     select
         *,
         case
-            when {{ dbt.dateadd('day', 7, 'cast(added_at as date)') }} <= last_snapshot
-                then case when last_seen_on >= {{ dbt.dateadd('day', 7, 'cast(added_at as date)') }} then 1 else 0 end
+            when {{ dbt.dateadd('day', short_days, 'cast(added_at as date)') }} <= last_snapshot
+                then
+                    case
+                        when last_seen_on >= {{ dbt.dateadd('day', short_days, 'cast(added_at as date)') }} then 1
+                        else 0
+                    end
         end as connected_7d,
         case
-            when {{ dbt.dateadd('day', 30, 'cast(added_at as date)') }} <= last_snapshot
-                then case when last_seen_on >= {{ dbt.dateadd('day', 30, 'cast(added_at as date)') }} then 1 else 0 end
+            when {{ dbt.dateadd('day', long_days, 'cast(added_at as date)') }} <= last_snapshot
+                then
+                    case
+                        when last_seen_on >= {{ dbt.dateadd('day', long_days, 'cast(added_at as date)') }} then 1
+                        else 0
+                    end
         end as connected_30d,
         case
             when
                 first_paid_at >= added_at
-                and first_paid_at < {{ dbt.dateadd('day', 30, 'added_at') }} then 1
+                and first_paid_at < {{ dbt.dateadd('day', conversion_days, 'added_at') }} then 1
             else 0
         end as ordered_30d
     from contacts

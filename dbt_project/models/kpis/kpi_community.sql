@@ -33,21 +33,21 @@ members as (
 ),
 
 periods as (
-    select * from {{ ref('int_kpi_days') }}
+    select * from {{ ref('prep_kpi_days') }}
 ),
 
 messages as (
-    select * from {{ ref('stg_store__messages') }}
+    select * from {{ ref('stg_wecom__messages') }}
     where chat_id is not null
 ),
 
 visits as (
-    select * from {{ ref('stg_store__shop_visits') }}
+    select * from {{ ref('stg_shop__visits') }}
     where visit_source = 'group'
 ),
 
 purchases as (
-    select * from {{ ref('int_kpi_purchases') }}
+    select * from {{ ref('prep_kpi_purchases') }}
     where channel = 'all' and chat_id is not null
 ),
 
@@ -56,7 +56,7 @@ shop_orders as (
 ),
 
 member_depth as (
-    select * from {{ ref('int_group_member_depth') }}
+    select * from {{ ref('prep_group_member_depth') }}
 ),
 
 group_periods as (

@@ -6,7 +6,7 @@
 with
 
 purchases as (
-    select * from {{ ref('int_kpi_purchases') }}
+    select * from {{ ref('prep_kpi_purchases') }}
 ),
 
 firsts as (

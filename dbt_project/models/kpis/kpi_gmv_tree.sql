@@ -9,11 +9,11 @@
 with
 
 purchases as (
-    select * from {{ ref('int_kpi_purchases') }}
+    select * from {{ ref('prep_kpi_purchases') }}
 ),
 
 visits as (
-    select * from {{ ref('stg_store__shop_visits') }}
+    select * from {{ ref('stg_shop__visits') }}
 ),
 
 grains as (

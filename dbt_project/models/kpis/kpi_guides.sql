@@ -13,19 +13,19 @@ guides as (
 ),
 
 periods as (
-    select * from {{ ref('int_kpi_days') }}
+    select * from {{ ref('prep_kpi_days') }}
 ),
 
 messages as (
-    select * from {{ ref('stg_store__messages') }}
+    select * from {{ ref('stg_wecom__messages') }}
 ),
 
 visits as (
-    select * from {{ ref('stg_store__shop_visits') }}
+    select * from {{ ref('stg_shop__visits') }}
 ),
 
 purchases as (
-    select * from {{ ref('int_kpi_purchases') }}
+    select * from {{ ref('prep_kpi_purchases') }}
     where channel = 'all'
 ),
 

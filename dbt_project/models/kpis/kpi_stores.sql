@@ -6,7 +6,7 @@
 with
 
 purchases as (
-    select * from {{ ref('int_kpi_purchases') }}
+    select * from {{ ref('prep_kpi_purchases') }}
     where channel = 'store'
 ),
 
@@ -16,7 +16,7 @@ receipts as (
 ),
 
 connections as (
-    select customer_id, member_since from {{ ref('int_customer_connections') }}
+    select customer_id, member_since from {{ ref('prep_customer_connections') }}
 ),
 
 marked as (

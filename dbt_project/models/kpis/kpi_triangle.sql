@@ -19,10 +19,14 @@
 --   referral_index      referrals_per_active × inviter_share
 -- Scores: each index / its brand target (var triangle_targets); area = (√3/4)(ab + bc + ca).
 
+{#- The six reach rungs (seed 004 §18-34, domain.md §4), in the order of the rung_1..rung_6 columns below:
+    reach capability is the mean of rungs reached over their number. -#}
+{%- set reach_rungs = ['perceivable', 'identifiable', 'reachable', 'marketable', 'serviceable', 'insightful'] %}
+
 with
 
 periods as (
-    select * from {{ ref('int_kpi_days') }}
+    select * from {{ ref('prep_kpi_days') }}
 ),
 
 customers as (
@@ -30,7 +34,7 @@ customers as (
 ),
 
 connections as (
-    select * from {{ ref('int_customer_connections') }}
+    select * from {{ ref('prep_customer_connections') }}
 ),
 
 guides as (
@@ -45,15 +49,15 @@ tags as (
 ),
 
 orders as (
-    select * from {{ ref('int_customer_orders') }}
+    select * from {{ ref('prep_customer_orders') }}
 ),
 
 referrals as (
-    select * from {{ ref('int_customer_referrals') }}
+    select * from {{ ref('prep_customer_referrals') }}
 ),
 
 interactions as (
-    select * from {{ ref('int_customer_interactions') }}
+    select * from {{ ref('prep_customer_interactions') }}
 ),
 
 rungs as (
@@ -165,7 +169,8 @@ measured as (
         cumulative.rung_4 as rung_4_marketable,
         cumulative.rung_5 as rung_5_serviceable,
         cumulative.rung_6 as rung_6_insightful,
-        {{ siyu.ratio('cumulative.rungs', 'cumulative.connected_users * 6') }} as reach_capability,
+        {{ siyu.ratio('cumulative.rungs', 'cumulative.connected_users * ' ~ reach_rungs | length) }}
+            as reach_capability,
         cumulative.buyers,
         cumulative.repeat_buyers,
         {{ siyu.ratio('cumulative.repeat_buyers', 'cumulative.buyers') }} as repurchase_rate,

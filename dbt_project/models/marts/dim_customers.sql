@@ -2,12 +2,8 @@
 
 with
 
-identity_map as (
-    select * from {{ ref('int_identity_map') }}
-),
-
-nodes as (
-    select * from {{ ref('int_identity_nodes') }}
+customer_nodes as (
+    select * from {{ ref('int_customer_nodes') }}
 ),
 
 relations as (
@@ -20,12 +16,6 @@ contacts as (
 
 store_members as (
     select * from {{ ref('stg_store__members') }}
-),
-
-customer_nodes as (
-    select identity_map.customer_id, identity_map.customer_since, nodes.*
-    from identity_map
-    inner join nodes on identity_map.node_key = nodes.node_key
 ),
 
 -- Fields to take the extreme of: first and last time any identifier was seen.
@@ -67,9 +57,8 @@ guide_ranked as (
             order by relations.added_at desc, relations.guide_userid asc, relations.external_userid asc
         ) as guide_rank
     from customer_nodes
-    inner join relations on
-        customer_nodes.id_type = 'external_userid'
-        and customer_nodes.id_value = relations.external_userid
+    inner join relations
+        on {{ siyu.customer_node_is('customer_nodes', 'external_userid', 'relations.external_userid') }}
 ),
 
 -- Source priority: the earliest store membership gives home store, gender and birth year; WeCom's
@@ -88,18 +77,15 @@ membership_ranked as (
             partition by customer_nodes.customer_id order by store_members.registered_at, store_members.member_card
         ) as membership_rank
     from customer_nodes
-    inner join store_members on
-        customer_nodes.id_type = 'member_card'
-        and customer_nodes.id_value = store_members.member_card
+    inner join store_members
+        on {{ siyu.customer_node_is('customer_nodes', 'member_card', 'store_members.member_card') }}
 ),
 
 contact_gender as (
     select customer_nodes.customer_id, max(contacts.gender) as gender
     from customer_nodes
     inner join contacts
-        on
-            customer_nodes.id_type = 'external_userid'
-            and customer_nodes.id_value = contacts.external_userid
+        on {{ siyu.customer_node_is('customer_nodes', 'external_userid', 'contacts.external_userid') }}
     group by customer_nodes.customer_id
 ),
 

@@ -15,18 +15,8 @@ pos_lines as (
     select * from {{ ref('stg_store__pos_lines') }}
 ),
 
-identity_map as (
-    select * from {{ ref('int_identity_map') }}
-),
-
-nodes as (
-    select node_key from {{ ref('int_identity_nodes') }}
-),
-
-current_map as (
-    select identity_map.node_key, identity_map.customer_id
-    from identity_map
-    inner join nodes on identity_map.node_key = nodes.node_key
+customer_nodes as (
+    select * from {{ ref('int_customer_nodes') }}
 ),
 
 refunds_per_order as (
@@ -39,7 +29,7 @@ online as (
     select
         orders.order_id,
         'online' as channel,
-        current_map.customer_id,
+        customer_nodes.customer_id,
         orders.created_at as ordered_at,
         orders.paid_at,
         cast(null as varchar) as store_id,
@@ -54,7 +44,7 @@ online as (
         refunds_per_order.refunded_at
     from orders
     left join refunds_per_order on orders.order_id = refunds_per_order.order_id
-    left join current_map on current_map.node_key = 'yz_open_id:' || orders.yz_open_id
+    left join customer_nodes on {{ siyu.customer_node_is('customer_nodes', 'yz_open_id', 'orders.yz_open_id') }}
 ),
 
 receipts as (
@@ -87,8 +77,8 @@ in_store as (
         receipts.refund_amount,
         case when receipts.refund_amount > 0 then receipts.sold_at end as refunded_at
     from receipts
-    left join current_map as by_card on by_card.node_key = 'member_card:' || receipts.member_card
-    left join current_map as by_phone on by_phone.node_key = 'phone:' || receipts.phone_e164
+    left join customer_nodes as by_card on {{ siyu.customer_node_is('by_card', 'member_card', 'receipts.member_card') }}
+    left join customer_nodes as by_phone on {{ siyu.customer_node_is('by_phone', 'phone', 'receipts.phone_e164') }}
 ),
 
 unioned as (

@@ -6,12 +6,13 @@
 
 with
 
+-- The map itself only for when it was last assigned; what is measured is the current state.
 identity_map as (
     select * from {{ ref('int_identity_map') }}
 ),
 
-nodes as (
-    select * from {{ ref('int_identity_nodes') }}
+current_map as (
+    select * from {{ ref('int_customer_nodes') }}
 ),
 
 excluded as (
@@ -20,12 +21,6 @@ excluded as (
 
 truth as (
     select * from {{ ref('stg_truth__identifiers') }}
-),
-
-current_map as (
-    select identity_map.*
-    from identity_map
-    inner join nodes on identity_map.node_key = nodes.node_key
 ),
 
 single_owner as (
@@ -71,16 +66,14 @@ cluster_sizes as (
 ),
 
 per_type as (
-    select current_map.customer_id, nodes.id_type, count(*) as identifiers
+    select customer_id, id_type, count(*) as identifiers
     from current_map
-    inner join nodes on current_map.node_key = nodes.node_key
-    group by current_map.customer_id, nodes.id_type
+    group by customer_id, id_type
 ),
 
--- The strong identifier types and their merge limits.
+-- The strong identifier types (var identity_strong_types) and their merge limits.
 strong_limits as (
-    {%- set strong_types = ['member_card', 'yz_open_id', 'external_userid'] %}
-    {%- for id_type in strong_types %}
+    {%- for id_type in var('identity_strong_types') %}
         select '{{ id_type }}' as id_type, {{ var('identity_link_limits')[id_type] }} as link_limit
         {{- " union all" if not loop.last }}
     {%- endfor %}

@@ -23,12 +23,21 @@ def model(dbt, session):
     dbt.config(materialized="table")
     from siyu import clv
 
-    inputs = dbt.ref("int_clv_calibration_inputs").df()
+    inputs = dbt.ref("prep_clv_calibration_inputs").df()
     empty = pd.DataFrame({c: pd.Series(dtype=t) for c, t in [
         ("frequency_bucket", str), ("bucket_order", "int32"), ("customers", "int64"),
         ("actual_repeat_purchases", float), ("expected_repeat_purchases", float),
         ("calibration_end", "datetime64[us]"), ("holdout_end", "datetime64[us]")]})
-    if len(inputs) < 50 or (inputs["frequency"] > 0).sum() < 10 or (inputs["t"] > 0).sum() < 10:
+    # The least data a fit is trusted on (vars clv_min_buyers, clv_min_repeat_buyers, clv_min_observed_buyers,
+    # through the yml config; each a direct argument of int(), where dbt's parser finds the config.get call).
+    min_buyers = int(dbt.config.get("clv_min_buyers", 50))
+    min_repeat_buyers = int(dbt.config.get("clv_min_repeat_buyers", 10))
+    min_observed_buyers = int(dbt.config.get("clv_min_observed_buyers", 10))
+    if (
+        len(inputs) < min_buyers
+        or (inputs["frequency"] > 0).sum() < min_repeat_buyers
+        or (inputs["t"] > 0).sum() < min_observed_buyers
+    ):
         log.warning("clv_calibration: %d buyers before the cut-off, too few to fit; the table is empty",
                     len(inputs))
         return session.from_df(empty).project(TYPED)

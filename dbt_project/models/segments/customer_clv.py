@@ -1,5 +1,5 @@
 """Predicted lifetime value per buyer (domain.md §3): BG/NBD for purchases and survival, Gamma-Gamma for
-spend per purchase, fitted by siyu.clv on int_clv_inputs (days) with pymc-marketing (BetaGeoModel and
+spend per purchase, fitted by siyu.clv on prep_clv_inputs (days) with pymc-marketing (BetaGeoModel and
 GammaGammaModel, flat priors, MAP: the maximum-likelihood fit).
 
 Columns: expected purchases and expected value over var clv_horizon_days, the probability of being alive
@@ -27,14 +27,23 @@ def model(dbt, session):
     # A direct argument of float(): dbt finds config.get calls by parsing the code, and only those keys reach
     # the compiled model (inside `x or 365` the call went unseen and the horizon was always 365).
     horizon = float(dbt.config.get("clv_horizon_days", 365))
-    inputs = dbt.ref("int_clv_inputs").df()
+    inputs = dbt.ref("prep_clv_inputs").df()
     empty = pd.DataFrame({c: pd.Series(dtype=t) for c, t in [
         ("customer_id", str), ("frequency", "int64"), ("recency", "int64"), ("t", "int64"),
         ("monetary_value", float), ("probability_alive", float), ("expected_purchases", float),
         ("expected_spend_per_purchase", float), ("expected_value", float), ("horizon_days", float),
         *[(name, float) for name in PARAMETERS]]})
     # BG/NBD needs some repeat buyers and some time observed; a tiny warehouse gets an empty table.
-    if len(inputs) < 50 or (inputs["frequency"] > 0).sum() < 10 or (inputs["t"] > 0).sum() < 10:
+    # The least data a fit is trusted on (vars clv_min_buyers, clv_min_repeat_buyers, clv_min_observed_buyers,
+    # through the yml config; each a direct argument of int(), where dbt's parser finds the config.get call).
+    min_buyers = int(dbt.config.get("clv_min_buyers", 50))
+    min_repeat_buyers = int(dbt.config.get("clv_min_repeat_buyers", 10))
+    min_observed_buyers = int(dbt.config.get("clv_min_observed_buyers", 10))
+    if (
+        len(inputs) < min_buyers
+        or (inputs["frequency"] > 0).sum() < min_repeat_buyers
+        or (inputs["t"] > 0).sum() < min_observed_buyers
+    ):
         log.warning("customer_clv: %d buyers, too few to fit; the table is empty", len(inputs))
         return empty
 

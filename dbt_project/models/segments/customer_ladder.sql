@@ -10,7 +10,7 @@ daily as (
 ),
 
 connections as (
-    select * from {{ ref('int_customer_connections') }}
+    select * from {{ ref('prep_customer_connections') }}
 ),
 
 rungs as (

@@ -9,16 +9,16 @@ daily as (
 ),
 
 orders as (
-    select * from {{ ref('int_customer_orders') }}
+    select * from {{ ref('prep_customer_orders') }}
     where paid_on <= {{ siyu.snapshot_date() }}
 ),
 
 connections as (
-    select * from {{ ref('int_customer_connections') }}
+    select * from {{ ref('prep_customer_connections') }}
 ),
 
 interactions as (
-    select * from {{ ref('int_customer_interactions') }}
+    select * from {{ ref('prep_customer_interactions') }}
     where interacted_on <= {{ siyu.snapshot_date() }}
 ),
 

@@ -10,16 +10,16 @@
 with
 
 connections as (
-    select * from {{ ref('int_customer_connections') }}
+    select * from {{ ref('prep_customer_connections') }}
 ),
 
 orders as (
-    select * from {{ ref('int_customer_orders') }}
+    select * from {{ ref('prep_customer_orders') }}
     where paid_on <= {{ siyu.snapshot_date() }}
 ),
 
 interactions as (
-    select * from {{ ref('int_customer_interactions') }}
+    select * from {{ ref('prep_customer_interactions') }}
     where interacted_on <= {{ siyu.snapshot_date() }}
 ),
 

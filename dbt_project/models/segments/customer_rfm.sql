@@ -1,7 +1,7 @@
 -- RFM as of the snapshot date (domain.md §3, seed 003): one row per customer. R = days since the last
 -- purchase, F = purchases (var rfm_frequency 'purchases') or distinct purchase days ('purchase_days') and
 -- M = net amount in the last rfm_window_days (null: all history); a 0-yuan purchase counts only with var
--- purchase_zero_amount (int_customer_orders). Scores 1-5 by quintile among buyers, ties sharing the lower
+-- purchase_zero_amount (prep_customer_orders). Scores 1-5 by quintile among buyers, ties sharing the lower
 -- position's score; R reversed. The 8-class segment compares each of R, F, M with its average among
 -- buyers (above average = high; R high = more recent than average). Customers who never bought are in
 -- segment no_purchase with null scores. Computed in customer_segments_daily.

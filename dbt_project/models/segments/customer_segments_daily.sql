@@ -21,11 +21,11 @@
 with
 
 orders as (
-    select * from {{ ref('int_customer_orders') }}
+    select * from {{ ref('prep_customer_orders') }}
 ),
 
 connections as (
-    select * from {{ ref('int_customer_connections') }}
+    select * from {{ ref('prep_customer_connections') }}
 ),
 
 -- noqa: disable=LT02
@@ -47,10 +47,9 @@ bounds as (
 ),
 -- noqa: enable=LT02
 
--- Days from first_day to last_day. generate_series needs its bound when the SQL is written: ten years
--- of days is more than any history kept here.
+-- Days from first_day to last_day (up to var day_spine_max_days).
 day_numbers as (
-    select generated_number - 1 as day_offset from ({{ dbt.generate_series(3660) }}) as series
+    {{ siyu.day_offsets() }}
 ),
 
 days as (

@@ -22,7 +22,7 @@ personas as (
 ),
 
 connections as (
-    select * from {{ ref('int_customer_connections') }}
+    select * from {{ ref('prep_customer_connections') }}
 ),
 
 tag_snapshots as (
@@ -64,9 +64,7 @@ wecom_daily as (
         coalesce(corp_tags.tag_name, tag_snapshots.tag_id) as tag
     from tag_snapshots
     inner join customer_nodes
-        on
-            customer_nodes.id_type = 'external_userid'
-            and tag_snapshots.external_userid = customer_nodes.id_value
+        on {{ siyu.customer_node_is('customer_nodes', 'external_userid', 'tag_snapshots.external_userid') }}
     left join corp_tags on tag_snapshots.tag_id = corp_tags.tag_id
 ),
 
@@ -151,18 +149,15 @@ store_tags as (
         cast(store_members.registered_at as date) as valid_from, cast(null as date) as valid_to
     from store_members
     inner join customer_nodes
-        on
-            customer_nodes.id_type = 'member_card'
-            and store_members.member_card = customer_nodes.id_value
+        on {{ siyu.customer_node_is('customer_nodes', 'member_card', 'store_members.member_card') }}
     union all
     select
         customer_nodes.customer_id, 'marketing_consent',
         case when store_members.marketing_opt_in then 'opted_in' else 'opted_out' end, 'store',
         cast(store_members.registered_at as date), cast(null as date)
     from store_members
-    inner join customer_nodes on
-        customer_nodes.id_type = 'member_card'
-        and store_members.member_card = customer_nodes.id_value
+    inner join customer_nodes
+        on {{ siyu.customer_node_is('customer_nodes', 'member_card', 'store_members.member_card') }}
 ),
 
 unioned as (

@@ -4,7 +4,7 @@
 with
 
 source as (
-    select * from {{ siyu.raw_source('store', 'shop_visits') }}
+    select * from {{ siyu.raw_source('shop', 'visits') }}
 ),
 
 ranked as (

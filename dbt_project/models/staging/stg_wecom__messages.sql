@@ -1,7 +1,7 @@
 with
 
 source as (
-    select * from {{ siyu.raw_source('store', 'messages') }}
+    select * from {{ siyu.raw_source('wecom', 'messages') }}
 ),
 
 ranked as (

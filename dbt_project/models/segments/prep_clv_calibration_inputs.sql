@@ -1,6 +1,6 @@
 -- The CLV calibration check's inputs (Fader, Hardie & Lee 2005 figure 4): one row per buyer whose first
 -- purchase is on or before calibration_end = the snapshot date less var clv_holdout_days. The summary as
--- of calibration_end (macro clv_summary, the same as int_clv_inputs) and holdout_purchases, the distinct
+-- of calibration_end (macro clv_summary, the same as prep_clv_inputs) and holdout_purchases, the distinct
 -- purchase days after calibration_end up to the snapshot date (holdout_end).
 
 with
@@ -19,7 +19,7 @@ holdout as (
     select
         orders.customer_id,
         count(distinct orders.paid_on) as holdout_purchases
-    from {{ ref('int_customer_orders') }} as orders
+    from {{ ref('prep_customer_orders') }} as orders
     cross join bounds
     where orders.paid_on > bounds.calibration_end and orders.paid_on <= bounds.holdout_end
     group by orders.customer_id

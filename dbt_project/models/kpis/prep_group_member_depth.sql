@@ -9,8 +9,8 @@ members as (
     where member_type = 2
 ),
 
-identity_map as (
-    select * from {{ ref('int_identity_map') }}
+customer_nodes as (
+    select * from {{ ref('int_customer_nodes') }}
 ),
 
 rfm as (
@@ -30,7 +30,7 @@ final as (
     select
         members.chat_id,
         members.member_id,
-        identity_map.customer_id,
+        customer_nodes.customer_id,
         case
             when ladder.ladder_rung = 'koc' then 'distributor'
             when rfm.m_score = 5 then 'vip'
@@ -39,10 +39,11 @@ final as (
             else 'never_bought'
         end as purchase_depth
     from members
-    left join identity_map on identity_map.node_key = 'external_userid:' || members.member_id
-    left join rfm on identity_map.customer_id = rfm.customer_id
-    left join ladder on identity_map.customer_id = ladder.customer_id
-    left join segments on identity_map.customer_id = segments.customer_id
+    left join customer_nodes
+        on {{ siyu.customer_node_is('customer_nodes', 'external_userid', 'members.member_id') }}
+    left join rfm on customer_nodes.customer_id = rfm.customer_id
+    left join ladder on customer_nodes.customer_id = ladder.customer_id
+    left join segments on customer_nodes.customer_id = segments.customer_id
 )
 
 select * from final

@@ -4,25 +4,25 @@
 with
 
 messages as (
-    select * from {{ ref('stg_store__messages') }}
+    select * from {{ ref('stg_wecom__messages') }}
 ),
 
 orders as (
-    select * from {{ ref('int_customer_orders') }}
+    select * from {{ ref('prep_customer_orders') }}
 ),
 
-contacts as (
-    select customer_id, id_value as external_userid from {{ ref('int_customer_nodes') }}
-    where id_type = 'external_userid'
+customer_nodes as (
+    select * from {{ ref('int_customer_nodes') }}
 ),
 
 events as (
     select
-        contacts.customer_id,
+        customer_nodes.customer_id,
         cast(messages.sent_at as date) as interacted_on,
         case when messages.chat_id is null then 'chat' else 'group_message' end as interaction_kind
     from messages
-    inner join contacts on messages.sender_id = contacts.external_userid
+    inner join customer_nodes
+        on {{ siyu.customer_node_is('customer_nodes', 'external_userid', 'messages.sender_id') }}
     union all
     select customer_id, paid_on, 'purchase'
     from orders

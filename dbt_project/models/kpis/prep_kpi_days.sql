@@ -6,7 +6,7 @@ with
 bounds as (
     select min(paid_at) as first_at, max(paid_at) as last_at from {{ ref('fct_orders') }}
     union all
-    select min(sent_at), max(sent_at) from {{ ref('stg_store__messages') }}
+    select min(sent_at), max(sent_at) from {{ ref('stg_wecom__messages') }}
     union all
     select min(added_at), max(added_at) from {{ ref('stg_wecom__follow_relations') }}
 ),
@@ -16,7 +16,7 @@ span as (
 ),
 
 numbers as (
-    select generated_number - 1 as day_offset from ({{ dbt.generate_series(3660) }}) as series
+    {{ siyu.day_offsets() }}
 ),
 
 days as (

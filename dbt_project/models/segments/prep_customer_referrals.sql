@@ -29,9 +29,7 @@ by_share_link as (
     from orders
     inner join shop_orders on orders.order_id = shop_orders.order_id
     inner join customer_nodes as referrer
-        on
-            referrer.id_type = 'yz_open_id'
-            and shop_orders.source_ref = referrer.id_value
+        on {{ siyu.customer_node_is('referrer', 'yz_open_id', 'shop_orders.source_ref') }}
     where orders.source_channel = 'referral' and orders.is_paid
 ),
 
@@ -42,14 +40,13 @@ by_fission_poster as (
         'fission_poster' as referral_kind,
         group_members.joined_at as referred_at
     from group_members
+    -- The poster carries the inviter's id cut to 24 characters: matched on the cut value.
     inner join customer_nodes as inviter
         on
             inviter.id_type = 'external_userid'
             and left(inviter.id_value, 24) = substring(group_members.join_state, 4)
     inner join customer_nodes as joined
-        on
-            joined.id_type = 'external_userid'
-            and group_members.member_id = joined.id_value
+        on {{ siyu.customer_node_is('joined', 'external_userid', 'group_members.member_id') }}
     where group_members.member_type = 2 and group_members.join_state like 'fx\_%' escape '\'
 ),
 

@@ -22,7 +22,7 @@ store_members as (
 ),
 
 referrals as (
-    select * from {{ ref('int_customer_referrals') }}
+    select * from {{ ref('prep_customer_referrals') }}
 ),
 
 customer_nodes as (
@@ -33,9 +33,7 @@ friendships as (
     select customer_nodes.customer_id, min(relations.added_at) as friend_since, count(*) as live_friendships
     from customer_nodes
     inner join relations
-        on
-            customer_nodes.id_type = 'external_userid'
-            and customer_nodes.id_value = relations.external_userid
+        on {{ siyu.customer_node_is('customer_nodes', 'external_userid', 'relations.external_userid') }}
     group by customer_nodes.customer_id
 ),
 
@@ -45,9 +43,7 @@ group_memberships as (
         count(distinct group_members.chat_id) as groups_joined
     from customer_nodes
     inner join group_members
-        on
-            customer_nodes.id_type = 'external_userid'
-            and customer_nodes.id_value = group_members.member_id
+        on {{ siyu.customer_node_is('customer_nodes', 'external_userid', 'group_members.member_id') }}
     group by customer_nodes.customer_id
 ),
 
@@ -55,9 +51,7 @@ memberships as (
     select customer_nodes.customer_id, min(store_members.registered_at) as member_since
     from customer_nodes
     inner join store_members
-        on
-            customer_nodes.id_type = 'member_card'
-            and customer_nodes.id_value = store_members.member_card
+        on {{ siyu.customer_node_is('customer_nodes', 'member_card', 'store_members.member_card') }}
     group by customer_nodes.customer_id
 ),
 
