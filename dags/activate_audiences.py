@@ -1,6 +1,9 @@
 """
 ### activate_audiences: audiences out to activation tools, computed tags back to WeCom
 
+The audiences are the rows of the audience registry (`dbt_project/seeds/audience_registry.csv`, read
+by `siyu.orchestration.AUDIENCES`): one table `audiences.aud_<name>`, one Asset and one export each.
+
 Scheduled on the audience Assets `transform` publishes, so it runs after every warehouse build. The
 export day is the as-of day the triggering events announce (the audiences' `computed_on`); a run started
 by hand uses the `day` param, else the audiences' own as-of day in the warehouse. After a transform run
@@ -21,15 +24,15 @@ customers: no sends are recorded and no tags are written to WeCom.
 
 from __future__ import annotations
 
-from airflow.sdk import Asset, dag, get_current_context, task
+from airflow.sdk import dag, get_current_context, task
 
 from siyu.orchestration import (
-    AUDIENCES,
     DEFAULT_ARGS,
     START_DATE,
     acts_on_customers,
     audience_assets,
     day_param,
+    export_assets,
     export_day,
 )
 
@@ -92,7 +95,7 @@ def activate_audiences():
         with WeComClient(wecom_config()) as client:
             return asdict(writeback(warehouse_path(), client))
 
-    @task(outlets=[Asset(name=f"export_{a}", uri=f"siyu://exports/{a}", group="siyu_exports") for a in AUDIENCES])
+    @task(outlets=export_assets())
     def publish(exported: dict, written: dict) -> None:
         print(f"exported audiences {exported}; WeCom tag writeback {written}")
 

@@ -3,7 +3,9 @@ Kept light: DAG files import this at parse time, everything heavy is imported in
 
 from __future__ import annotations
 
+import csv
 from datetime import timedelta
+from pathlib import Path
 
 import pendulum
 
@@ -102,25 +104,38 @@ def announced(context) -> list[dict]:
     return [dict(event.extra or {}) for event in flat]
 
 
-AUDIENCES = (
-    "first_order_nudge",
-    "order_push_3",
-    "order_push_5",
-    "win_back_important",
-    "group_invitation",
-    "koc_recruitment",
-    "vip_care",
-)
+# The audience registry (docs/decisions.md "Audience registry"): the dbt seed that names every audience once,
+# with its priority, channel rule and description. dbt reads it as a seed; Python reads the file (a few
+# lines of CSV, cheap at DAG parse time) so the DAGs, Assets and exports list the same audiences.
+AUDIENCE_REGISTRY = Path(__file__).resolve().parents[2] / "dbt_project" / "seeds" / "audience_registry.csv"
+
+
+def read_audience_registry(path: Path = AUDIENCE_REGISTRY) -> list[dict[str, str]]:
+    """The registry's rows, in file order: audience, priority, channel_rule, description."""
+    with open(path, encoding="utf-8", newline="") as registry:
+        return list(csv.DictReader(registry))
+
+
+# The audiences' names in registry order; each has a table audiences.aud_<name>.
+AUDIENCES: tuple[str, ...] = tuple(row["audience"] for row in read_audience_registry())
+
+
+def audience_asset_uri(audience: str) -> str:
+    return f"siyu://warehouse/audiences/aud_{audience}"
 
 
 def audience_assets() -> list:
     """One Asset per audience table: transform publishes them, activate_audiences is scheduled on them."""
     from airflow.sdk import Asset
 
-    return [
-        Asset(name=f"audience_{a}", uri=f"siyu://warehouse/audiences/aud_{a}", group="siyu_audiences")
-        for a in AUDIENCES
-    ]
+    return [Asset(name=f"audience_{a}", uri=audience_asset_uri(a), group="siyu_audiences") for a in AUDIENCES]
+
+
+def export_assets() -> list:
+    """One Asset per audience export: activate_audiences publishes them."""
+    from airflow.sdk import Asset
+
+    return [Asset(name=f"export_{a}", uri=f"siyu://exports/{a}", group="siyu_exports") for a in AUDIENCES]
 
 
 def requested_as_of(context) -> str | None:

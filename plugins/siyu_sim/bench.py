@@ -143,7 +143,7 @@ def dbt_layer_timings(results: list[dict]) -> dict[str, float]:
             layer = "identity and profile"
         elif name.startswith(("kpi_", "int_kpi", "int_guides", "int_group_member")):
             layer = "KPI marts"
-        elif name.startswith(("aud", "int_audience")):
+        elif name.startswith(("aud", "int_audience", "prep_audience")):
             layer = "audiences"
         elif name in ("customer_clv", "prep_clv_inputs", "clv_calibration", "prep_clv_calibration_inputs"):
             layer = "CLV (pymc-marketing)"

@@ -1,3 +1,3 @@
--- Audience order_push_5: the rule is in int_audience_candidates; suppression and priorities in
--- audience_assignments.
+-- Audience order_push_5: its registry row is in seeds/audience_registry.csv, its rule in
+-- prep_audience_candidates, suppression and priorities in audience_assignments.
 {{ siyu.audience_table() }}

@@ -1,15 +1,15 @@
 -- The audiences of the snapshot date: every candidate not suppressed, one audience per customer (the
--- lowest priority number wins: var audience_priorities), so no customer is targeted twice in a day.
+-- lowest priority number in the seed audience_registry wins), so no customer is targeted twice in a day.
 -- The per-audience models select from here.
 
 with
 
 candidates as (
-    select * from {{ ref('int_audience_candidates') }}
+    select * from {{ ref('prep_audience_candidates') }}
 ),
 
 suppressed as (
-    select distinct customer_id from {{ ref('int_audience_suppressions') }}
+    select distinct customer_id from {{ ref('prep_audience_suppressions') }}
 ),
 
 ranked as (

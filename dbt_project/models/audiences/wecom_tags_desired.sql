@@ -8,8 +8,8 @@ relations as (
     select * from {{ ref('stg_wecom__follow_relations') }}
 ),
 
-identity_map as (
-    select * from {{ ref('int_identity_map') }}
+customer_nodes as (
+    select * from {{ ref('int_customer_nodes') }}
 ),
 
 rfm as (
@@ -21,7 +21,7 @@ lifecycle as (
 ),
 
 erased as (
-    select distinct customer_id from {{ ref('int_audience_suppressions') }}
+    select distinct customer_id from {{ ref('prep_audience_suppressions') }}
     where reason = 'erased'
 ),
 
@@ -41,8 +41,9 @@ final as (
         computed.tag_group_name,
         computed.tag_name
     from relations
-    inner join identity_map on identity_map.node_key = 'external_userid:' || relations.external_userid
-    inner join computed on identity_map.customer_id = computed.customer_id
+    inner join customer_nodes
+        on {{ siyu.customer_node_is('customer_nodes', 'external_userid', 'relations.external_userid') }}
+    inner join computed on customer_nodes.customer_id = computed.customer_id
     left join erased on computed.customer_id = erased.customer_id
     where erased.customer_id is null
 )

@@ -7,6 +7,8 @@
 --                       deleted only through callbacks, so siyu assumes the customer did (docs/decisions.md)
 --   frequency_cap       sent to on frequency_cap_per_window days of the frequency_cap_window_days before
 --                       the snapshot date (WeCom's limit on mass messages a customer receives)
+-- prep_: the snapshot date (macro snapshot_date) is the latest paid order's day, read from the mart-fed
+-- prep_customer_orders, so this step sits beside the audience marts it feeds.
 
 with
 
@@ -30,8 +32,8 @@ sends as (
     select * from {{ ref('stg_activation__sends') }}
 ),
 
-identity_map as (
-    select * from {{ ref('int_identity_map') }}
+customer_nodes as (
+    select * from {{ ref('int_customer_nodes') }}
 ),
 
 last_seen as (
@@ -41,9 +43,10 @@ last_seen as (
 ),
 
 deleted as (
-    select distinct identity_map.customer_id
+    select distinct customer_nodes.customer_id
     from last_seen
-    inner join identity_map on identity_map.node_key = 'external_userid:' || last_seen.external_userid
+    inner join customer_nodes
+        on {{ siyu.customer_node_is('customer_nodes', 'external_userid', 'last_seen.external_userid') }}
     where last_seen.last_seen_on < (select max(snapshots.snapshot_date) from snapshots)
 ),
 

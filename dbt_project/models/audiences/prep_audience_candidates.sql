@@ -1,7 +1,11 @@
 -- Every customer each audience rule picks as of the snapshot date (domain.md §5, seeds 000 and 004),
 -- before suppression and priorities, with the reason and the channel to act through: the guide's 1:1
--- chat when the customer has a live friendship (wecom_1v1), else a customer group they are in
--- (wecom_group). A customer reachable through neither is left out: there is nothing to act through.
+-- chat when the customer has a live friendship (wecom_1v1), else, where the audience's channel rule
+-- allows it (wecom_1v1_or_group), a customer group they are in (wecom_group). A customer reachable
+-- through neither is left out: there is nothing to act through.
+-- The audiences, their priorities and channel rules are the seed audience_registry: a rule here for a
+-- name the registry lacks gets no priority, which the model's not_null test on priority refuses.
+-- prep_: it reads marts (dim_customers, customer_rfm, ...) to feed the audience marts beside it.
 
 with
 
@@ -34,8 +38,12 @@ group_members as (
     where member_type = 2
 ),
 
-identity_map as (
-    select * from {{ ref('int_identity_map') }}
+customer_nodes as (
+    select * from {{ ref('int_customer_nodes') }}
+),
+
+registry as (
+    select * from {{ ref('audience_registry') }}
 ),
 
 profile as (
@@ -59,18 +67,30 @@ profile as (
     inner join connections on customers.customer_id = connections.customer_id
 ),
 
+-- The order milestones (var order_milestones, seed 000 首单-3单-5单): order_push_3 pushes buyers below the
+-- first to it, order_push_5 those between the two to the second.
+{%- set first_milestone, habit_milestone = var('order_milestones') %}
+
 rules as (
     select customer_id, 'first_order_nudge' as audience, 'fan who never bought (首单)' as reason
     from profile
     where ladder_rung = 'fan' and lifetime_orders = 0
     union all
-    select customer_id, 'order_push_3', cast(lifetime_orders as varchar) || ' orders, active: push to 3 (3单)'
+    select
+        customer_id, 'order_push_3',
+        cast(lifetime_orders as varchar) || ' orders, active: push to {{ first_milestone }} ({{ first_milestone }}单)'
     from profile
-    where lifetime_orders in (1, 2) and lifecycle_stage in ('introduction', 'growth')
+    where
+        lifetime_orders >= 1 and lifetime_orders < {{ first_milestone }}
+        and lifecycle_stage in ('introduction', 'growth')
     union all
-    select customer_id, 'order_push_5', cast(lifetime_orders as varchar) || ' orders, active: push to 5 (5单)'
+    select
+        customer_id, 'order_push_5',
+        cast(lifetime_orders as varchar) || ' orders, active: push to {{ habit_milestone }} ({{ habit_milestone }}单)'
     from profile
-    where lifetime_orders in (3, 4) and lifecycle_stage in ('growth', 'maturity')
+    where
+        lifetime_orders >= {{ first_milestone }} and lifetime_orders < {{ habit_milestone }}
+        and lifecycle_stage in ('growth', 'maturity')
     union all
     select customer_id, 'win_back_important', '重要挽留客户: high value, not recent, few orders'
     from profile
@@ -94,39 +114,34 @@ rules as (
 -- The friendship with the customer's guide (the golden record's guide), for 1:1 messages.
 friendship as (
     select
-        identity_map.customer_id, relations.guide_userid, relations.external_userid,
+        customer_nodes.customer_id, relations.guide_userid, relations.external_userid,
         row_number() over (
             partition by
-                identity_map.customer_id order by
+                customer_nodes.customer_id order by
                 relations.added_at desc,
                 relations.external_userid asc
         ) as friendship_rank
     from relations
-    inner join identity_map on identity_map.node_key = 'external_userid:' || relations.external_userid
+    inner join customer_nodes
+        on {{ siyu.customer_node_is('customer_nodes', 'external_userid', 'relations.external_userid') }}
     inner join customers on
-        identity_map.customer_id = customers.customer_id
+        customer_nodes.customer_id = customers.customer_id
         and relations.guide_userid = customers.guide_userid
 ),
 
 -- The group a customer without a friendship is reached in: the one joined most recently.
 membership as (
     select
-        identity_map.customer_id, group_members.chat_id,
+        customer_nodes.customer_id, group_members.chat_id,
         row_number() over (
             partition by
-                identity_map.customer_id order by
+                customer_nodes.customer_id order by
                 group_members.joined_at desc,
                 group_members.chat_id asc
         ) as membership_rank
     from group_members
-    inner join identity_map on identity_map.node_key = 'external_userid:' || group_members.member_id
-),
-
-priorities as (
-    {%- for audience, priority in var('audience_priorities').items() %}
-        select '{{ audience }}' as audience, {{ priority }} as priority
-        {{- " union all" if not loop.last }}
-    {%- endfor %}
+    inner join customer_nodes
+        on {{ siyu.customer_node_is('customer_nodes', 'external_userid', 'group_members.member_id') }}
 ),
 
 final as (
@@ -138,14 +153,14 @@ final as (
         friendship.guide_userid,
         friendship.external_userid,
         case when friendship.customer_id is null then membership.chat_id end as chat_id,
-        priorities.priority
+        registry.priority
     from rules
-    inner join priorities on rules.audience = priorities.audience
+    left join registry on rules.audience = registry.audience
     left join friendship on rules.customer_id = friendship.customer_id and friendship.friendship_rank = 1
     left join membership on rules.customer_id = membership.customer_id and membership.membership_rank = 1
     where
         friendship.customer_id is not null
-        or (membership.customer_id is not null and rules.audience != 'group_invitation')
+        or (membership.customer_id is not null and registry.channel_rule = 'wecom_1v1_or_group')
 )
 
 select * from final
