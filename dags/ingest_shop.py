@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from airflow.sdk import Param, dag, get_current_context, task
 
+from siyu.config import SHOP_LOOKBACK_DAYS
 from siyu.orchestration import (
     DEFAULT_ARGS,
     RAW_ENTITIES,
@@ -63,7 +64,9 @@ def _lake():
         "day": day_param(),
         "start": Param(None, type=["null", "string"], description="backfill window start, yyyy-MM-dd HH:mm:ss"),
         "end": Param(None, type=["null", "string"], description="backfill window end, yyyy-MM-dd HH:mm:ss"),
-        "lookback_days": Param(3, type="integer", minimum=0, description="days re-read for late updates"),
+        "lookback_days": Param(
+            SHOP_LOOKBACK_DAYS, type="integer", minimum=0, description="days re-read for late updates"
+        ),
     },
 )
 def ingest_shop():

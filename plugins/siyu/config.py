@@ -25,6 +25,11 @@ DEFAULT_TIMEZONE = "Asia/Shanghai"
 # reads and writes Beijing time; WeCom's daily statistics are stamped at Beijing midnight (stat_time, contract
 # §5). Passed to dbt as var `source_timezones` (macro source_time_zone); siyu.connectors.youzan reads it here.
 SOURCE_TIMEZONES = {"shop": "Asia/Shanghai", "wecom": "Asia/Shanghai"}
+# A store id as the store system writes it: in file names, POS lines, member cards and its master data.
+STORE_ID_PATTERN = r"S[0-9]{4}"
+# Days of orders the daily shop pull re-reads: an order changes for days after it is placed (shipped,
+# completed, refunded). The ingest_shop DAG's lookback_days default.
+SHOP_LOOKBACK_DAYS = 3
 
 
 class ConfigError(ValueError):

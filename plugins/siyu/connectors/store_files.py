@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from siyu.config import STORE_ID_PATTERN
+
 # Values a row may hold (documented in the README's store file contract).
 QTY_LIMIT = 10_000  # |qty| per POS line; the busiest till sells single digits per line
 AMOUNT_DIGITS = 9  # |amount|, |unit_price| < 10^9 yuan with at most 2 decimals: fits decimal(18, 2)
@@ -139,7 +141,7 @@ SCHEMAS: dict[str, dict[str, Callable[[str], str]]] = {
     "pos": {
         "receipt_no": required_field,
         "line_no": _pattern(rf"[1-9][0-9]{{0,{LINE_NO_DIGITS - 1}}}"),
-        "store_id": _pattern(r"S[0-9]{4}"),
+        "store_id": _pattern(STORE_ID_PATTERN),
         "sold_at": _datetime,
         "card_no": text_field,
         "phone": text_field,
@@ -152,7 +154,7 @@ SCHEMAS: dict[str, dict[str, Callable[[str], str]]] = {
     },
     "members": {
         "card_no": required_field,
-        "store_id": _pattern(r"S[0-9]{4}"),
+        "store_id": _pattern(STORE_ID_PATTERN),
         "phone": text_field,
         "name": text_field,
         "gender": _pattern(r"[012]"),
@@ -164,7 +166,7 @@ SCHEMAS: dict[str, dict[str, Callable[[str], str]]] = {
 # The store system's master data (issue 19): full snapshots of the store master (门店档案) and the staff
 # list (导购档案), the names no other source carries. A staff member with no store is head office.
 SCHEMAS["stores"] = {
-    "store_id": _pattern(r"S[0-9]{4}"),
+    "store_id": _pattern(STORE_ID_PATTERN),
     "store_name": required_field,
     "city": text_field,
     "opened_on": _opening_day,
@@ -172,7 +174,7 @@ SCHEMAS["stores"] = {
 SCHEMAS["staff"] = {
     "userid": required_field,  # the POS salesperson and the WeCom userid: one account per guide
     "name": text_field,
-    "store_id": _pattern(r"(S[0-9]{4})?"),
+    "store_id": _pattern(f"({STORE_ID_PATTERN})?"),
     "status": _pattern(r"active|resigned"),
 }
 # What makes two rows the same row (the lake's keys).

@@ -42,8 +42,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from siyu.connectors.store_files import SCHEMAS as DROP_SCHEMAS
+from siyu.config import STORE_ID_PATTERN
 from siyu.connectors.store_files import (  # the same value rules as the store contract
+    RAW_LIMIT,
     UnreadableFile,
     csv_records,
     detect_encoding,
@@ -51,6 +52,7 @@ from siyu.connectors.store_files import (  # the same value rules as the store c
     text_field,
     today_window,
 )
+from siyu.connectors.store_files import SCHEMAS as DROP_SCHEMAS
 from siyu.ingest.run_day import RunDay
 from siyu.ingest.shop import SCHEMAS as SHOP_SCHEMAS
 from siyu.ingest.wecom import SCHEMAS as WECOM_SCHEMAS
@@ -58,8 +60,7 @@ from siyu.lake import partition_dir, read_manifest, write_partition
 from siyu.quality.raw_suites import ORDER_STATUSES
 
 log = logging.getLogger(__name__)
-RAW_LIMIT = 2_000  # characters of a rejected record kept in quarantine, as the store contract
-STORE_ID = re.compile(r"S[0-9]{4}", re.ASCII)
+STORE_ID = re.compile(STORE_ID_PATTERN, re.ASCII)
 # Dates as exports write them: ISO, or Excel's 1997/3/5 14:22. Normalised to the contract's form.
 DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M")
 QUARANTINE_SCHEMA = pa.schema(

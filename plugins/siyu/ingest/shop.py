@@ -10,13 +10,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from siyu.config import SHOP_LOOKBACK_DAYS
 from siyu.connectors.youzan import YouzanClient, parse
 from siyu.ingest.run_day import RunDay
 from siyu.lake import table_from_rows, write_partition
 
 log = logging.getLogger(__name__)
 SOURCE = "shop"
-DEFAULT_LOOKBACK_DAYS = 3  # orders change for days after creation (consign, success, refund)
 USERS_PROGRESS_EVERY = 10_000  # a backfill looks up every buyer once: say how far it got
 # users.info.query is one call per buyer. A buyer looked up in an earlier day's partition within this many
 # days is not asked again (her links are in the lake already); after it, she is asked again, so a phone or
@@ -89,7 +89,7 @@ def pull_orders(
     lake: Path,
     run: RunDay,
     window: tuple[int, int] | None = None,
-    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+    lookback_days: int = SHOP_LOOKBACK_DAYS,
 ) -> dict[str, int]:
     """Orders updated in [run day - lookback, end of run day] (or an explicit backfill window), into the
     run day's partition; each order once, with its latest state."""

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from siyu.config import STORE_ID_PATTERN
 from siyu.connectors.store_files import KEYS as ROW_KEYS
 from siyu.connectors.store_files import SCHEMAS as FILE_SCHEMAS
 from siyu.connectors.store_files import ParsedFile, parse_jsonl_bytes, parse_store_bytes, quarantine_whole
@@ -37,7 +38,8 @@ from siyu.lake import write_partition
 
 log = logging.getLogger(__name__)
 FILE_NAME = re.compile(
-    r"(?P<kind>pos|members)_(?P<store>S[0-9]{4})_(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})(?:_resend)?\.csv$", re.ASCII
+    rf"(?P<kind>pos|members)_(?P<store>{STORE_ID_PATTERN})_(?P<date>[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}})(?:_resend)?\.csv$",
+    re.ASCII,
 )
 # The POS vendor's master data: one full snapshot per export day, for all stores (issue 19).
 MASTER_NAME = re.compile(r"(?P<kind>stores|staff)_(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})(?:_resend)?\.csv$", re.ASCII)

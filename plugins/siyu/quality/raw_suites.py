@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from siyu.config import STORE_ID_PATTERN
 from siyu.lake import partition_dir
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ BIRTHDAY = _calendar_date(YEARS_SINCE_1900)  # cast(x as date)
 AMOUNT = r"-?[0-9]{1,10}(?:\.[0-9]{1,2})?"  # decimal(18, 2): 10 integer digits, 2 decimals, signed (returns)
 YUAN = r"[0-9]{1,10}\.[0-9]{2}"  # decimal(18, 2): Youzan sends yuan with two decimals, never negative
 INTEGER = r"-?[0-9]{1,9}"  # integer: 9 digits always fit an int32
-STORE_ID = r"S[0-9]{4}"
+STORE_ID = STORE_ID_PATTERN
 
 
 def _expectations(source: str, entity: str) -> list:
