@@ -345,7 +345,7 @@ siyu:
   outputs:
     duckdb:
       type: duckdb
-      path: "{{ env_var('SIYU_WAREHOUSE') }}"
+      path: "{{ var('warehouse_path') }}"
       threads: 1
 """,
     "models/one.sql": "select {{ var('one_sql', '1') }} as id\n",

@@ -1,7 +1,7 @@
 {#- Files siyu.privacy keeps beside the lake (SIYU_PRIVACY_DIR, default <lake>/../privacy): the suppression
     list and the consent events, keyed pseudonyms only (docs/privacy.md). -#}
 {% macro privacy_file(name) -%}
-    {{ env_var('SIYU_PRIVACY_DIR', env_var('SIYU_LAKE_DIR', '../data/lake') ~ '/../privacy') }}/{{ name }}
+    {{ siyu.privacy_dir() }}/{{ name }}
 {%- endmacro %}
 
 {#- A privacy file as a relation; before the first erasure (or consent event) there is none, and the relation

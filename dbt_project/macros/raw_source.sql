@@ -32,7 +32,7 @@
     the external_location of _sources.yml reads (crash leftovers `.dt=...tmp-*` are not partitions).
     <drop> is the source's meta lake_source, <entity> the table's identifier. -#}
 {% macro raw_partitions_glob(lake_source, entity) -%}
-    {{ env_var('SIYU_LAKE_DIR', '../data/lake') }}/raw/{{ lake_source }}/{{ entity }}/dt=*/part-0.parquet
+    {{ siyu.lake_dir() }}/raw/{{ lake_source }}/{{ entity }}/dt=*/part-0.parquet
 {%- endmacro %}
 
 {#- True when the entity has at least one published partition, asked of the engine at execution time.

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import uuid
@@ -28,11 +29,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from siyu.pseudonyms import fingerprint, forms, privacy_dir, pseudonym, pseudonym_key
+
+if TYPE_CHECKING:  # the warehouse side (pandas, DuckDB) is imported where used: ingestion imports this module
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 ID_TYPES = ("phone", "unionid", "external_userid", "member_card", "yz_open_id", "openid")
@@ -244,31 +249,26 @@ class Subject:
         return {key.split(":", 1)[1] for key in self.node_keys if key.startswith(id_type + ":")}
 
 
-def _in_list(values: Iterable[str]) -> str:
-    quoted = ", ".join("'" + value.replace("'", "''") + "'" for value in sorted(values))
-    return f"({quoted or 'null'})"
+def resolve(warehouse, identifier: str, id_type: str | None = None) -> Subject:
+    """The customer a request names, in the warehouse (siyu.warehouse): a customer id merged into another
+    resolves to the one it went into (customer_merges), and every id merged into hers is hers too."""
+    return _resolve(warehouse.read("int_identity_map"), warehouse.read("customer_merges"), identifier, id_type)
 
 
-def resolve(con, identifier: str, id_type: str | None = None) -> Subject:
-    """The customer a request names. A customer id merged into another resolves to the one it went into
-    (customer_merges), and every id merged into hers is hers too."""
+def _resolve(identity_map: pd.DataFrame, merges: pd.DataFrame, identifier: str, id_type: str | None) -> Subject:
+    """resolve, on the identity map read whole (every identifier siyu ever mapped, not only those the lake
+    still shows: erasure removes all she left) and the merges."""
     identifier = identifier.strip()
-    current = {
-        row[0] for row in con.execute("select distinct customer_id from intermediate.int_identity_map").fetchall()
-    }
-    merges = con.execute("select merged_id, into_id from marts.customer_merges order by merged_at").fetchall()
+    current = set(identity_map["customer_id"])
+    merges = merges.sort_values("merged_at", kind="stable")
+    merge_pairs = list(zip(merges["merged_id"], merges["into_id"], strict=True))
     if id_type == "customer_id" or (id_type is None and CUSTOMER_ID.fullmatch(identifier)):
         start = {identifier}
     else:
         types = [TYPE_NAMES[id_type]] if id_type else list(ID_TYPES)
         keys = {f"{kind}:{form}" for kind in types for form in forms(identifier)}
-        start = {
-            row[0]
-            for row in con.execute(
-                f"select distinct customer_id from intermediate.int_identity_map where node_key in {_in_list(keys)}"
-            ).fetchall()
-        }
-    into = dict(merges)  # the latest merge of an id wins (ordered by merged_at)
+        start = set(identity_map.loc[identity_map["node_key"].isin(keys), "customer_id"])
+    into = dict(merge_pairs)  # the latest merge of an id wins (ordered by merged_at)
     subject = Subject()
     for customer_id in start:
         seen = set()
@@ -283,17 +283,11 @@ def resolve(con, identifier: str, id_type: str | None = None) -> Subject:
     # ids merged into hers, at any depth, that no longer name anyone
     changed = True
     while changed:
-        found = {merged for merged, target in merges if target in subject.all_ids and merged not in current}
+        found = {merged for merged, target in merge_pairs if target in subject.all_ids and merged not in current}
         changed = bool(found - subject.merged_ids)
         subject.merged_ids |= found
     if subject.customer_ids:
-        subject.node_keys = {
-            row[0]
-            for row in con.execute(
-                "select node_key from intermediate.int_identity_map where customer_id in "
-                f"{_in_list(subject.customer_ids)}"
-            ).fetchall()
-        }
+        subject.node_keys = set(identity_map.loc[identity_map["customer_id"].isin(subject.customer_ids), "node_key"])
     return subject
 
 
@@ -387,15 +381,15 @@ def erase_exports(exports: Path, matcher: Matcher) -> dict[str, int]:
     return removed
 
 
-def her_friendships(con, subject: Subject) -> list[tuple[str, str]]:
+def her_friendships(warehouse, subject: Subject) -> list[tuple[str, str]]:
     """(guide, external_userid) of her WeCom friendships, as the lake last saw them."""
     externals = subject.values_of("external_userid")
     if not externals:
         return []
-    return con.execute(
-        "select distinct guide_userid, external_userid from staging.stg_wecom__relation_snapshots "
-        f"where external_userid in {_in_list(externals)} order by 1, 2"
-    ).fetchall()
+    relations = warehouse.read("stg_wecom__relation_snapshots")
+    hers = relations.loc[relations["external_userid"].isin(externals), ["guide_userid", "external_userid"]]
+    hers = hers.drop_duplicates().sort_values(["guide_userid", "external_userid"])
+    return list(hers.itertuples(index=False, name=None))
 
 
 def untag_wecom(client, friendships: list[tuple[str, str]], tag_groups: set[str]) -> int:
@@ -413,82 +407,14 @@ def untag_wecom(client, friendships: list[tuple[str, str]], tag_groups: set[str]
     return len(friendships)
 
 
-def _tables(con) -> list[tuple[str, str]]:
-    return con.execute(
-        "select table_schema, table_name from information_schema.tables "
-        "where table_catalog = current_database() and table_type = 'BASE TABLE' order by 1, 2"
-    ).fetchall()
-
-
-def _quoted(schema: str, name: str) -> str:
-    return ".".join('"' + part.replace('"', '""') + '"' for part in (schema, name))
-
-
-def residue(con, values: set[str]) -> dict[str, int]:
-    """Rows of each warehouse table holding any of the values in a text column (or a list of texts)."""
-    found: dict[str, int] = {}
-    if not values:
-        return found
-    listed = _in_list(values)
-    for schema, name in _tables(con):
-        columns = con.execute(
-            "select column_name, data_type from information_schema.columns "
-            "where table_schema = ? and table_name = ? and (data_type = 'VARCHAR' or data_type = 'VARCHAR[]')",
-            [schema, name],
-        ).fetchall()
-        # a value alone, or a part of a key such as phone:+86... or member:<card>
-        conditions = [
-            f'list_has_any("{column}", [{listed[1:-1]}])'
-            if kind.endswith("[]")
-            else f'("{column}" in {listed} or list_has_any(string_split("{column}", \':\'), [{listed[1:-1]}]))'
-            for column, kind in columns
-        ]
-        if conditions:
-            count = con.execute(f"select count(*) from {_quoted(schema, name)} where {' or '.join(conditions)}")
-            if rows := count.fetchone()[0]:
-                found[f"{schema}.{name}"] = rows
-    return found
-
-
 def delete_kept_rows(warehouse: Path, subject: Subject) -> dict[str, int]:
-    """Delete her rows from the tables a build never rebuilds (KEPT_TABLES)."""
-    import duckdb
+    """Delete her rows from the tables a build never rebuilds (KEPT_TABLES): her ids in their id columns,
+    and her identifiers in the identity map."""
+    from siyu.warehouse.maintenance import delete_rows
 
-    removed: dict[str, int] = {}
-    with duckdb.connect(str(warehouse)) as con:
-        existing = {f"{schema}.{name}" for schema, name in _tables(con)}
-        for table, columns in KEPT_TABLES.items():
-            if table not in existing:
-                continue
-            condition = " or ".join(f"{column} in {_in_list(subject.all_ids)}" for column in columns)
-            if table == "intermediate.int_identity_map":
-                condition += f" or node_key in {_in_list(subject.node_keys)}"
-            count = con.execute(f"delete from {table} where {condition}").fetchone()[0]
-            if count:
-                removed[f"warehouse/{table}"] = count
-    return removed
-
-
-def compact(warehouse: Path) -> None:
-    """Copy the warehouse into a new file and swap it in (one rename): DuckDB keeps deleted rows' bytes in
-    the free blocks of its file until they are overwritten; the copy holds only live data."""
-    import duckdb
-
-    fresh = warehouse.with_name(f".{warehouse.name}.compact-{uuid.uuid4().hex[:8]}")
-    try:
-        with duckdb.connect() as con:
-            con.execute(f"attach '{warehouse}' as old_warehouse (read_only)")
-            con.execute(f"attach '{fresh}' as compacted")
-            con.execute("copy from database old_warehouse to compacted")
-            con.execute("detach compacted")
-            con.execute("detach old_warehouse")
-        with open(fresh, "rb") as written:
-            os.fsync(written.fileno())
-        os.replace(fresh, warehouse)
-        Path(f"{warehouse}.wal").unlink(missing_ok=True)
-    finally:
-        fresh.unlink(missing_ok=True)
-        Path(f"{fresh}.wal").unlink(missing_ok=True)
+    matches = {table: dict.fromkeys(columns, subject.all_ids) for table, columns in KEPT_TABLES.items()}
+    matches["intermediate.int_identity_map"]["node_key"] = subject.node_keys
+    return {f"warehouse/{table}": count for table, count in delete_rows(warehouse, matches).items()}
 
 
 @dataclass
@@ -544,9 +470,9 @@ def erase(
 ) -> list[dict]:
     """Carry out requests (module docstring), with one rebuild and one compaction for all of them; returns
     their audit records, appended to the audit log once the warehouse is clean."""
-    import duckdb
-
     from siyu.transform import dbt_build
+    from siyu.warehouse import open_warehouse
+    from siyu.warehouse.maintenance import compact, residue
 
     requests = [requests] if isinstance(requests, ErasureRequest) else list(requests)
     key = pseudonym_key(lake)
@@ -554,15 +480,15 @@ def erase(
     for request in requests:
         counts: dict[str, int] = {}
         if request.resolved is None:
-            with duckdb.connect(str(warehouse), read_only=True) as con:
-                subject = resolve(con, request.identifier, request.id_type)
-                catalogue = con.execute("select distinct tag_group_name from audiences.wecom_tag_catalogue").fetchall()
+            with open_warehouse(warehouse) as reader:
+                subject = resolve(reader, request.identifier, request.id_type)
+                catalogue = set(reader.read("wecom_tag_catalogue")["tag_group_name"])
                 request.resolved = {
                     "customer_ids": sorted(subject.customer_ids),
                     "merged_ids": sorted(subject.merged_ids),
                     "node_keys": sorted(subject.node_keys),
-                    "friendships": her_friendships(con, subject) if subject.customer_ids else [],
-                    "tag_groups": sorted(row[0] for row in catalogue),
+                    "friendships": her_friendships(reader, subject) if subject.customer_ids else [],
+                    "tag_groups": sorted(catalogue),
                     "order_ids": [],
                 }
             request.save(lake)
@@ -606,8 +532,7 @@ def erase(
         result = dbt_build(lake, warehouse, truth=truth)
         if not result.success:
             raise RuntimeError(f"erasure: the rebuild failed: {result.failures}")
-        with duckdb.connect(str(warehouse), read_only=True) as con:
-            left = residue(con, residue_values)
+        left = residue(warehouse, residue_values)
         if left:
             raise RuntimeError(f"erasure: erased values are still in {sorted(left)}")
         compact(warehouse)
@@ -682,10 +607,18 @@ OTHER_CUSTOMER = "(another customer)"
 
 
 def _plain(value):
-    """A warehouse or lake value as JSON can hold it."""
-    if value is None or isinstance(value, bool | int | float | str):
+    """A warehouse or lake value as JSON can hold it (a warehouse row comes as pandas gives it: numpy
+    scalars and arrays, NaN or NaT for a null)."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, bool | int | float | str):
         return value
-    if isinstance(value, list | tuple):
+    if isinstance(value, list | tuple | np.ndarray):
         return [_plain(item) for item in value]
     if isinstance(value, dict):
         return {key: _plain(item) for key, item in value.items()}
@@ -702,13 +635,10 @@ def _only_hers(row: dict, subject: Subject) -> dict:
     }
 
 
-def _blank_others(held: dict[str, list[dict]], subject: Subject, warehouse: Path) -> None:
+def _blank_others(held: dict[str, list[dict]], subject: Subject, identity_map: pd.DataFrame) -> None:
     """Blank, in place, every value of her rows that is another person's identifier: a raw order names the
     shop account of the friend who referred her (source_ref), a message the guide's peers. Her own
     identifiers stay; phones are compared in both the raw 11-digit and the +86 form."""
-    import duckdb
-    import pandas as pd
-
     mine = subject.values
     candidates = (
         {value for rows in held.values() for row in rows for value in row.values() if isinstance(value, str)}
@@ -719,16 +649,9 @@ def _blank_others(held: dict[str, list[dict]], subject: Subject, warehouse: Path
         return
     forms = {value: value for value in candidates}
     forms.update({f"+86{value}": value for value in candidates if value.isdigit() and len(value) == 11})
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        con.register("subject_candidates", pd.DataFrame({"value": list(forms)}))
-        taken = con.execute(
-            f"""select distinct candidates.value
-            from subject_candidates as candidates
-            inner join intermediate.int_identity_map as map
-                on substr(map.node_key, strpos(map.node_key, ':') + 1) = candidates.value
-            where map.customer_id not in {_in_list(subject.all_ids)}"""
-        ).fetchall()
-    others = {forms[value] for (value,) in taken} - mine
+    others_rows = identity_map["customer_id"].notna() & ~identity_map["customer_id"].isin(subject.all_ids)
+    values = identity_map.loc[others_rows, "node_key"].str.split(":", n=1).str[1]
+    others = {forms[value] for value in set(values) & set(forms)} - mine
     for rows in held.values():
         for row in rows:
             for name, value in row.items():
@@ -741,26 +664,23 @@ def subject_access(identifier: str, id_type: str | None, *, lake: Path, warehous
     identifiers in the identity map) and the lake (every raw or quarantined row holding one of her
     identifiers, and her orders' items and refunds), each item with its source. Writes
     `<out>/subject_access.json` and a readable `<out>/subject_access.html`; returns the JSON's content."""
-    import duckdb
-
     from siyu.lake import partitions
+    from siyu.warehouse import open_warehouse
+    from siyu.warehouse.maintenance import tables_with_column
 
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        subject = resolve(con, identifier, id_type)
+    with_customer_id = tables_with_column(warehouse, "customer_id")
+    with open_warehouse(warehouse) as reader:
+        identity_map = reader.read("int_identity_map")
+        subject = _resolve(identity_map, reader.read("customer_merges"), identifier, id_type)
         if not subject.customer_ids:
             raise LookupError("no customer is known by this identifier")
         held: dict[str, list[dict]] = {}
-        for schema, name in _tables(con):
-            columns = [row[0] for row in con.execute(f"describe {_quoted(schema, name)}").fetchall()]
-            if "customer_id" not in columns:
-                continue
-            relation = con.execute(
-                f"select * from {_quoted(schema, name)} where customer_id in {_in_list(subject.all_ids)}"
-            )
-            names = [column[0] for column in relation.description]
-            rows = [_only_hers(dict(zip(names, map(_plain, row), strict=True)), subject) for row in relation.fetchall()]
+        for table in with_customer_id:
+            frame = reader.read(table)
+            hers = frame[frame["customer_id"].isin(subject.all_ids)].to_dict("records")
+            rows = [_only_hers({name: _plain(value) for name, value in row.items()}, subject) for row in hers]
             if rows:
-                held[f"warehouse:{schema}.{name}"] = rows
+                held[f"warehouse:{table}"] = rows
     identifiers = [
         {
             "type": key.split(":", 1)[0],
@@ -788,7 +708,7 @@ def subject_access(identifier: str, id_type: str | None, *, lake: Path, warehous
             held.setdefault(f"lake:{zone}/{source}/{entity}", []).extend(
                 {"partition": partition.name, **{key: _plain(value) for key, value in row.items()}} for row in rows
             )
-    _blank_others(held, subject, warehouse)
+    _blank_others(held, subject, identity_map)
     report = {
         "generated_at": _now(),
         "customer_ids": sorted(subject.customer_ids),

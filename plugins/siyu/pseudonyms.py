@@ -114,8 +114,8 @@ def forms(value: str) -> set[str]:
     return found
 
 
-def _set_pads(connection) -> None:
-    inner, outer = pads(pseudonym_key())
+def _set_pads(connection, lake: Path | None = None) -> None:
+    inner, outer = pads(pseudonym_key(lake))
     connection.execute(f"set variable {INNER_PAD_VARIABLE} = unhex('{inner.hex()}')")
     connection.execute(f"set variable {OUTER_PAD_VARIABLE} = unhex('{outer.hex()}')")
 
@@ -130,9 +130,13 @@ class Plugin(BasePlugin):
     """dbt-duckdb plugin (profiles.yml `plugins: [{module: siyu.pseudonyms}]`): the key's pads as DuckDB
     variables on each connection and each cursor (a cursor does not inherit its parent's variables)."""
 
+    def initialize(self, plugin_config) -> None:
+        # profiles.yml passes the build's lake, which locates the key file (no process environment needed)
+        self.lake = Path(plugin_config["lake"]) if plugin_config.get("lake") else None
+
     def configure_connection(self, conn) -> None:
-        _set_pads(conn)
+        _set_pads(conn, self.lake)
 
     def configure_cursor(self, cursor):
-        _set_pads(cursor)
+        _set_pads(cursor, self.lake)
         return cursor

@@ -1,5 +1,6 @@
-"""Run the dbt project: `dbt build` in-process through dbt's programmatic runner, with the lake,
-warehouse and truth locations passed through the environment."""
+"""Run the dbt project: `dbt build` in-process through dbt's programmatic runner, with the lake, warehouse,
+privacy and truth locations passed as vars of the call (profiles.yml and macros/locations.sql read them), so
+a build changes nothing in the process: not os.environ, not dbt-duckdb's state."""
 
 from __future__ import annotations
 
@@ -17,6 +18,20 @@ PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 def warehouse_path() -> Path:
     """SIYU_WAREHOUSE, default ./data/warehouse/siyu.duckdb."""
     return Path(os.environ.get("SIYU_WAREHOUSE", "data/warehouse/siyu.duckdb"))
+
+
+def locations(lake: Path, warehouse: Path, truth: Path | None = None) -> dict[str, str]:
+    """The vars naming where one dbt call reads and writes (profiles.yml, macros/locations.sql), absolute:
+    the lake, the warehouse, the privacy folder beside the lake (siyu.pseudonyms.privacy_dir) and the
+    world's truth ('' when there is none, whatever SIYU_TRUTH_DIR says)."""
+    from siyu.pseudonyms import privacy_dir
+
+    return {
+        "lake_dir": str(Path(lake).resolve()),
+        "warehouse_path": str(Path(warehouse).resolve()),
+        "privacy_dir": str(privacy_dir(Path(lake)).resolve()),
+        "truth_dir": str(Path(truth).resolve()) if truth is not None else "",
+    }
 
 
 @dataclass
@@ -83,12 +98,7 @@ def dbt_build(
     if missing:
         log.warning("no raw data yet for %s: their models build empty", ", ".join(missing))
     warehouse.parent.mkdir(parents=True, exist_ok=True)
-    os.environ["SIYU_LAKE_DIR"] = str(Path(lake).resolve())
-    os.environ["SIYU_WAREHOUSE"] = str(Path(warehouse).resolve())
-    if truth is not None:
-        os.environ["SIYU_TRUTH_DIR"] = str(Path(truth).resolve())
-    else:
-        os.environ.pop("SIYU_TRUTH_DIR", None)
+    build_vars = {**settings_vars(settings, dbt_vars), **locations(lake, warehouse, truth)}
     args = [
         "build",
         # Plain text in task logs and dbt.log: colour codes are noise in a file.
@@ -101,17 +111,17 @@ def dbt_build(
         "--target-path",
         str(Path(warehouse).resolve().parent / "dbt_target"),
         "--vars",
-        json.dumps(settings_vars(settings, dbt_vars), ensure_ascii=False, default=str),
+        json.dumps(build_vars, ensure_ascii=False, default=str),
         *extra_args,
     ]
     if select:
         args += ["--select", select]
     logged_errors: list[str] = []
+    callbacks = [_collect_errors(logged_errors), BuildProgress(whole_project=select is None)]
     try:
-        callbacks = [_collect_errors(logged_errors), BuildProgress(whole_project=select is None)]
         result = dbtRunner(callbacks=callbacks).invoke(args)
     finally:
-        _release_duckdb()
+        _release_database()
     _drop_temporary_relations(Path(warehouse))
     statuses: dict[str, int] = {}
     failures = []
@@ -179,47 +189,32 @@ def _collect_errors(errors: list[str]):
 
 
 def _drop_temporary_relations(warehouse: Path) -> list[str]:
-    """Drop the `__dbt_tmp` relations a build leaves in the warehouse (dbt-duckdb stages a Python incremental
-    model's new rows in a real table, `int_identity_map__dbt_tmp<timestamp>`, raw identifiers included, and
-    never drops it; a killed build leaves any), then CHECKPOINT so their space is reused. Runs after
-    _release_duckdb, so it is the only connection; when another process holds the warehouse it logs and
-    leaves them for the next build."""
-    import duckdb
+    """Drop the `__dbt_tmp` relations a build leaves (siyu.warehouse.maintenance). Runs after the dbt command
+    closed its connections, so it is the only one."""
+    from siyu.warehouse.maintenance import drop_temporary_relations
 
-    if not warehouse.exists():
-        return []
-    try:
-        with duckdb.connect(str(warehouse)) as connection:
-            leftovers = connection.execute(
-                "select table_schema, table_name, table_type from information_schema.tables"
-                " where table_catalog = current_database() and contains(table_name, '__dbt_tmp')"
-            ).fetchall()
-            for schema, name, table_type in leftovers:
-                kind = "view" if table_type == "VIEW" else "table"
-                quoted = ".".join('"' + part.replace('"', '""') + '"' for part in (schema, name))
-                connection.execute(f"drop {kind} if exists {quoted}")
-            if leftovers:
-                connection.execute("checkpoint")
-    except duckdb.Error as error:
-        log.warning("dbt build: left dbt's temporary relations in %s: %s", warehouse, error)
-        return []
-    dropped = [f"{schema}.{name}" for schema, name, _ in leftovers]
+    dropped = drop_temporary_relations(warehouse)
     if dropped:
         log.info("dbt build: dropped %d temporary relations dbt left: %s", len(dropped), ", ".join(dropped))
     return dropped
 
 
-def _release_duckdb() -> None:
-    """dbt-duckdb keeps its database open for the life of the process; close it so the warehouse can
-    be read (read-only, or by another process) once the build is done."""
+def _release_database() -> None:
+    """Let the warehouse go once a dbt command returns, so readers, another process and the next build (of
+    another warehouse, too) can open it. dbt closes its connections when a command ends; dbt-duckdb keeps the
+    database itself open between commands (its `keep_open`, on by default, spares a reopen and a checkpoint
+    after every node), so it is closed here through the connection manager's public `env()` and
+    `close_all_connections()`: explicitly, since an object a Python model left behind may still refer to it."""
     from dbt.adapters.duckdb.connections import DuckDBConnectionManager
 
-    environment = DuckDBConnectionManager._ENV
-    if environment is not None:
-        try:
-            environment.close()
-        finally:
-            DuckDBConnectionManager.close_all_connections()
+    try:
+        environment = DuckDBConnectionManager.env()
+    except Exception:  # env() raises a bare Exception when no command opened the database
+        return
+    try:
+        environment.close()
+    finally:
+        DuckDBConnectionManager.close_all_connections()
 
 
 def dbt_docs(lake: Path, warehouse: Path, target: Path) -> Path:
@@ -234,15 +229,14 @@ def dbt_docs(lake: Path, warehouse: Path, target: Path) -> Path:
     from siyu.config import dbt_vars as settings_vars
     from siyu.config import load_settings
 
-    os.environ["SIYU_LAKE_DIR"] = str(Path(lake).resolve())
-    os.environ["SIYU_WAREHOUSE"] = str(Path(warehouse).resolve())
+    docs_vars = {**settings_vars(load_settings()), **locations(lake, warehouse)}
     args = ["docs", "generate", "--static", "--quiet", "--no-use-colors", "--no-use-colors-file"]
     args += ["--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)]
-    args += ["--vars", json.dumps(settings_vars(load_settings()), ensure_ascii=False, default=str)]
+    args += ["--vars", json.dumps(docs_vars, ensure_ascii=False, default=str)]
     try:
         result = dbtRunner().invoke([*args, "--target-path", str(Path(target).resolve())])
     finally:
-        _release_duckdb()
+        _release_database()
     if not result.success:
         raise RuntimeError(f"dbt docs generate failed: {result.exception}")
     return Path(target) / "static_index.html"

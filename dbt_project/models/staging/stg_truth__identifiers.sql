@@ -1,8 +1,8 @@
--- The world's truth (SIYU_TRUTH_DIR), when the data is generated: which person each identifier value
+-- The world's truth (macro truth_dir), when the data is generated: which person each identifier value
 -- belongs to, normalised as the pipeline normalises. Empty in production, where there is no truth.
 -- One row per (id_type, id_value, person_id).
 
-{% set truth_dir = env_var('SIYU_TRUTH_DIR', '') %}
+{% set truth_dir = siyu.truth_dir() %}
 
 with
 

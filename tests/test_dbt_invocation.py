@@ -1,0 +1,95 @@
+"""dbt per call (issue 20): `dbt_build` passes the lake, warehouse, privacy and truth locations as vars of the
+call, read by the project's own profiles.yml and macros/locations.sql, so builds of different lakes in one
+process each land in their own warehouse, the process environment is left as it was, and the warehouse is
+free for another process once the build returns (no reaching into dbt-duckdb's private state).
+
+A one-model project named `siyu` with the real profiles.yml and locations macros keeps it to seconds."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from siyu import transform
+from siyu.lake import write_partition
+
+MODEL = """
+select
+    id,
+    '{{ siyu.truth_dir() }}' as truth_dir,
+    '{{ siyu.privacy_dir() }}' as privacy_dir
+from read_parquet('{{ siyu.lake_dir() }}/raw/store/members/dt=*/part-0.parquet')
+"""
+
+
+@pytest.fixture()
+def tiny_project(tmp_path, monkeypatch) -> Path:
+    project = tmp_path / "project"
+    (project / "models").mkdir(parents=True)
+    (project / "macros").mkdir()
+    (project / "dbt_project.yml").write_text('name: siyu\nversion: "1.0"\nconfig-version: 2\nprofile: siyu\n')
+    shutil.copy(transform.PROJECT_DIR / "profiles.yml", project / "profiles.yml")
+    shutil.copy(transform.PROJECT_DIR / "macros" / "locations.sql", project / "macros" / "locations.sql")
+    (project / "models" / "members.sql").write_text(MODEL)
+    monkeypatch.setattr(transform, "PROJECT_DIR", project)
+    monkeypatch.setenv("SIYU_SOURCES", "store")
+    return project
+
+
+def _lake(root: Path, ids: list[int]) -> Path:
+    lake = root / "lake"
+    write_partition(lake, "store", "members", "2025-01-01", pa.table({"id": ids}), run_id="t", window=("a", "b"))
+    return lake
+
+
+def _rows(warehouse: Path) -> list[tuple]:
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        return connection.execute("select id, truth_dir, privacy_dir from main.members order by id").fetchall()
+
+
+def _another_process_can_write(warehouse: Path) -> bool:
+    script = "import duckdb, sys; duckdb.connect(sys.argv[1]).execute('checkpoint')"
+    return subprocess.run([sys.executable, "-c", script, str(warehouse)], capture_output=True).returncode == 0
+
+
+def test__dbt_build__two_builds_in_one_process_land_in_their_own_warehouses(tiny_project, tmp_path, monkeypatch):
+    # GIVEN two lakes with different members, and an environment naming a third lake and warehouse
+    first_lake, second_lake = _lake(tmp_path / "first", [1, 2]), _lake(tmp_path / "second", [7])
+    elsewhere = _lake(tmp_path / "elsewhere", [99])
+    monkeypatch.setenv("SIYU_LAKE_DIR", str(elsewhere))
+    monkeypatch.setenv("SIYU_WAREHOUSE", str(tmp_path / "elsewhere" / "siyu.duckdb"))
+    monkeypatch.setenv("SIYU_TRUTH_DIR", str(tmp_path / "elsewhere" / "truth"))
+    monkeypatch.delenv("SIYU_PRIVACY_DIR", raising=False)
+    monkeypatch.delenv("SIYU_PSEUDONYM_KEY", raising=False)
+    environment_before = dict(os.environ)
+    first, second = tmp_path / "first" / "wh" / "siyu.duckdb", tmp_path / "second" / "wh" / "siyu.duckdb"
+
+    # WHEN one process builds the first lake (with a truth folder), then the second (without)
+    first_result = transform.dbt_build(first_lake, first, truth=tmp_path / "first" / "truth")
+    first_free = _another_process_can_write(first)
+    second_result = transform.dbt_build(second_lake, second)
+
+    # THEN each warehouse holds its own lake's rows and locations, and the environment's are not used
+    assert first_result.success, first_result.failures
+    assert second_result.success, second_result.failures
+    first_privacy = str((tmp_path / "first" / "privacy").resolve())
+    second_privacy = str((tmp_path / "second" / "privacy").resolve())
+    first_truth = str((tmp_path / "first" / "truth").resolve())
+    assert _rows(first) == [(1, first_truth, first_privacy), (2, first_truth, first_privacy)]
+    assert _rows(second) == [(7, "", second_privacy)]
+    assert not (tmp_path / "elsewhere" / "siyu.duckdb").exists()
+    # AND the pseudonym plugin found each build's key file beside its own lake
+    assert (tmp_path / "first" / "privacy" / "pseudonym.key").exists()
+    assert (tmp_path / "second" / "privacy" / "pseudonym.key").exists()
+    # AND the process environment is unchanged
+    assert dict(os.environ) == environment_before
+    # AND each warehouse was free for another process's writer once its build returned
+    assert first_free
+    assert _another_process_can_write(second)
