@@ -119,9 +119,24 @@ def test_every_table_keeps_its_columns_and_types_whatever_sources_are_absent(sha
     assert table_columns(shape.warehouse) == full_columns
 
 
+def staging_models() -> dict[tuple[str, str], str]:
+    """The staging model of each landed entity (drop, entity): stg_<dbt source>__<table>, the dbt source
+    named by its system (the session archive, landed by the store drop, is stg_wecom__messages)."""
+    declared = yaml.safe_load((PROJECT_DIR / "models/staging/_sources.yml").read_text(encoding="utf-8"))
+    return {
+        (
+            table.get("meta", {}).get("lake_source", source["meta"]["lake_source"]),
+            table.get("identifier", table["name"]),
+        ): f"stg_{source['name']}__{table['name']}"
+        for source in declared["sources"]
+        for table in source["tables"]
+    }
+
+
 def test_staging_of_absent_sources_is_empty_and_of_present_ones_is_not(shape):
+    models = staging_models()
     for source, entities in RAW_ENTITIES.items():
-        rows = {entity: shape.scalar(f"select count(*) from staging.stg_{source}__{entity}") for entity in entities}
+        rows = {entity: shape.scalar(f"select count(*) from staging.{models[(source, entity)]}") for entity in entities}
         if source in shape.sources:
             assert all(rows.values()), f"{shape.name}: {source} staging has empty models: {rows}"
         else:
@@ -223,14 +238,8 @@ def test_sources_yml_declares_the_landed_parquet_schemas(world_warehouse):
     declared = yaml.safe_load((PROJECT_DIR / "models/staging/_sources.yml").read_text(encoding="utf-8"))
     # A dbt source is named by its system; its files are where its drop lands them (meta lake_source,
     # the table's identifier): every landed entity is declared once.
-    located = {
-        (
-            table.get("meta", {}).get("lake_source", source["meta"]["lake_source"]),
-            table.get("identifier", table["name"]),
-        )
-        for source in declared["sources"]
-        for table in source["tables"]
-    }
+    located = set(staging_models())
+    assert len(located) == sum(len(source["tables"]) for source in declared["sources"])
     assert located == {(drop, entity) for drop, entities in RAW_ENTITIES.items() for entity in entities}
     with duckdb.connect() as con:
         for source in declared["sources"]:
