@@ -308,3 +308,31 @@ def test_a_warehouse_without_marts_renders_a_page_that_says_so(tmp_path):
     assert sorted(drawn) == sorted(CHARTS)
     for name, chart in drawn.items():
         assert chart["state"].endswith("|empty") and "nothing to draw" in chart["note"], name
+
+
+@pytest.mark.parametrize("exposure", ["analyst_report", "identity_report", "demo_summary"])
+def test_each_consumer_reads_exactly_its_exposures_models(exposure, world_warehouse, tmp_path, monkeypatch, capsys):
+    """GIVEN the small world's warehouse WHEN the report renders, the identity report prints and the demo
+    summary reads (recorded at siyu.warehouse's read, the only way they reach the warehouse) THEN the
+    models each one read are exactly those its dbt exposure lists (models/reports/_exposures.yml)."""
+    from siyu_sim.demo import _read_summary
+    from test_python_sql import exposures
+
+    from siyu.identity_report import print_report
+    from siyu.warehouse.duckdb import DuckDBWarehouse
+
+    reads: list[str] = []
+    read = DuckDBWarehouse.read
+
+    def recorded(self, model):
+        reads.append(model)
+        return read(self, model)
+
+    monkeypatch.setattr(DuckDBWarehouse, "read", recorded)
+    run = {
+        "analyst_report": lambda: render(world_warehouse, tmp_path / "report"),
+        "identity_report": lambda: print_report(world_warehouse),
+        "demo_summary": lambda: _read_summary(world_warehouse),
+    }
+    run[exposure]()
+    assert set(reads) == exposures()[exposure]
