@@ -90,9 +90,11 @@ def test_each_audience_has_one_activation_exposure(manifest, names):
 
 
 def test_python_reads_the_same_audiences(names):
+    from siyu.activation import AUDIENCE_ZH
     from siyu.orchestration import AUDIENCES, audience_assets, export_assets
 
     assert tuple(names) == AUDIENCES
+    assert sorted(AUDIENCE_ZH) == sorted(names), "the guide-facing export names each audience in Chinese"
     assert [asset.uri for asset in audience_assets()] == [f"siyu://warehouse/audiences/aud_{n}" for n in names]
     assert [asset.uri for asset in export_assets()] == [f"siyu://exports/{n}" for n in names]
 
