@@ -168,6 +168,20 @@ def test_each_exposure_lists_exactly_what_its_consumer_reads(exposure):
     assert listed - set(declared) == set(), f"{exposure}: in the exposure but not read"
 
 
+def test_each_activation_exposure_lists_what_activation_reads_for_its_audience():
+    """GIVEN siyu.activation's declared models THEN each audience's activation exposure lists its own
+    audience, every model activation reads for all audiences (suppressions, names, as-of day, tags), and
+    audience_membership_changes (which the activation tool syncs from), and nothing else."""
+    from siyu.activation import AUDIENCE_MODELS, MODELS
+    from siyu.orchestration import AUDIENCES
+
+    shared = set(MODELS) - set(AUDIENCE_MODELS)
+    listed = exposures()
+    for audience in AUDIENCES:
+        expected = {f"aud_{audience}", "audience_membership_changes"} | shared
+        assert listed[f"activation_{audience}"] == expected, audience
+
+
 CONSUMER_FILES = {
     "analyst_report": ["plugins/siyu/report/marts.py", "plugins/siyu/report/tables.py"],
     "identity_report": ["plugins/siyu/identity_report.py"],
