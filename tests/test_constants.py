@@ -22,3 +22,23 @@ def test__definitions__each_literal_is_written_once_in_siyu_config():
 
         # THEN siyu/config.py alone writes it
         assert written == ["plugins/siyu/config.py"], name
+
+
+def _dbt_defaults() -> dict:
+    import yaml
+
+    return yaml.safe_load((REPO / "dbt_project" / "dbt_project.yml").read_text(encoding="utf-8"))["vars"]
+
+
+def test__definitions__python_and_dbt_agree_where_both_need_one():
+    # GIVEN definitions Python needs beside dbt: the placeholder phones (siyu.pseudonyms normalises phones as
+    # staging does, to find an erased person's pseudonyms) and the strong identifier types (what an erasure
+    # request may name)
+    from siyu.privacy import ID_TYPES
+    from siyu.pseudonyms import BLOCKED_PHONES
+
+    defaults = _dbt_defaults()
+
+    # THEN they are dbt_project.yml's: the placeholder phones, and the types the merge limits cover
+    assert set(defaults["blocked_phones"]) == BLOCKED_PHONES
+    assert set(defaults["identity_link_limits"]) == set(ID_TYPES)
