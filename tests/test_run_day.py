@@ -92,6 +92,15 @@ def test_bad_settings_are_refused_with_the_reason(environ, message):
         load_settings(environ)
 
 
+def test_a_removed_var_in_a_settings_file_is_refused_with_what_replaced_it(tmp_path):
+    """GIVEN a settings file from an earlier siyu that still sets audience_priorities THEN loading it fails
+    and names the registry that replaced it, instead of the build silently ignoring the brand's order."""
+    config = tmp_path / "siyu.yml"
+    config.write_text("vars:\n  audience_priorities: {vip_care: 1}\n  rfm_window_days: 90\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"audience_priorities was removed: .*seeds/audience_registry.csv"):
+        load_settings({"SIYU_CONFIG": str(config)})
+
+
 def dag_shapes(sources: str) -> dict:
     """Each DAG's schedule and the transform's Assets, parsed in a fresh process with SIYU_SOURCES set."""
     code = (

@@ -32,6 +32,14 @@ STORE_ID_PATTERN = r"S[0-9]{4}"
 SHOP_LOOKBACK_DAYS = 3
 
 
+# Vars a settings file may still carry from an earlier siyu: refused with what replaced them, rather than
+# silently ignored.
+REMOVED_VARS = {
+    "audience_priorities": "each audience's priority is in dbt_project/seeds/audience_registry.csv",
+    "identity_receipt_limit": "merge protection uses identity_link_limits and identity_shared_phones",
+}
+
+
 class ConfigError(ValueError):
     """The brand's settings cannot be used as written."""
 
@@ -103,6 +111,11 @@ def _load(config_path: str, stamp: int, sources_env: str, timezone_env: str) -> 
         if "timezone" in document:
             timezone = _check_timezone(str(document["timezone"]), f"{path}: timezone")
         dbt_vars = dict(document.get("vars") or {})
+        removed = sorted(set(dbt_vars) & set(REMOVED_VARS))
+        if removed:
+            raise ConfigError(
+                f"{path}: vars: " + "; ".join(f"{name} was removed: {REMOVED_VARS[name]}" for name in removed)
+            )
     if sources_env.strip():
         sources = _parse_sources(sources_env, "SIYU_SOURCES")
     if timezone_env.strip():
