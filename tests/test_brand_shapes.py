@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from siyu.config import ALL_SOURCES
-from siyu.orchestration import RAW_ENTITIES
+from siyu.orchestration import AUDIENCES, RAW_ENTITIES
 from siyu.quality.raw_suites import validate_lake
 from siyu.transform import PROJECT_DIR, BuildResult, dbt_build
 
@@ -30,15 +30,6 @@ SHAPES = {
     "wecom_and_store": ("wecom", "store"),
     "all_sources": ALL_SOURCES,
 }
-AUDIENCES = (
-    "win_back_important",
-    "vip_care",
-    "order_push_5",
-    "order_push_3",
-    "first_order_nudge",
-    "koc_recruitment",
-    "group_invitation",
-)
 KPI_TABLES = (
     "kpi_gmv_tree",
     "kpi_gmv_new_returning",
