@@ -185,13 +185,10 @@ def test_share_link_referrals_are_the_people_the_world_says_were_brought_by_a_li
     assert ours == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="join state parsing: the world writes fx_ + the inviter's external_userid without its 2-letter "
-    "prefix (characters 3-26), the model compares the first 24 characters: no fission referral is found "
-    "(0 of the world's 119 still in their group; comparing characters 3-26 finds all of them); reported",
-)
 def test_fission_poster_referrals_are_the_people_the_world_says_joined_by_a_poster(world_warehouse, small_world):
+    """A member who joined by invite link with state fx_ + the first 24 characters of a customer's
+    external_userid (docs/decisions.md "Group fission") is referred by that customer: the pairs equal the
+    world's fission referrals still in their group."""
     expected, resolved = true_referrals(world_warehouse, small_world, "group_fission")
     ours = {pair for pair in referral_pairs(world_warehouse, "fission_poster") if set(pair) <= resolved}
     assert len(expected) > 50

@@ -285,7 +285,9 @@ def _write_wecom(
             "owner_changed_at": _time(groups.owner_changed_at),
         },
     )
-    referrer_id = np.strings.add("fx_", np.strings.slice(folks.external_userid[np.maximum(members.referrer, 0)], 2, 26))
+    # The fission poster's join state: fx_ + the inviter's external_userid cut to its first 24 characters
+    # (docs/decisions.md "Group fission"; 27 characters, within WeCom's 30).
+    referrer_id = np.strings.add("fx_", np.strings.slice(folks.external_userid[np.maximum(members.referrer, 0)], 0, 24))
     counts["wecom/group_members"] = _write(
         out,
         "wecom/group_members.parquet",
