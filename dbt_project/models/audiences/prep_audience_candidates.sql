@@ -58,8 +58,13 @@ profile as (
         ladder.ladder_rung,
         connections.live_friendships,
         connections.groups_joined,
-        cume_dist() over (order by case when lifecycle.lifetime_orders > 0 then rfm.monetary end desc nulls last)
-            as monetary_rank_share
+        -- The share is among paying buyers (net spend > 0) only: customers who never bought are not ranked.
+        case
+            when lifecycle.lifetime_orders > 0 and rfm.monetary > 0
+                then cume_dist() over (
+                    partition by lifecycle.lifetime_orders > 0 and rfm.monetary > 0 order by rfm.monetary desc
+                )
+        end as monetary_rank_share
     from customers
     inner join rfm on customers.customer_id = rfm.customer_id
     inner join lifecycle on customers.customer_id = lifecycle.customer_id
