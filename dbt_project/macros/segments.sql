@@ -13,3 +13,33 @@
     cast(floor(5.0 * (rank() over (partition by {{ partition_by }} order by {{ expression }}
         {{- ' desc' if descending }}) - 1) / count(*) over (partition by {{ partition_by }})) as integer) + 1
 {%- endmacro %}
+
+{#- The order-milestone buckets from var order_milestones (seed 000 首单-3单-5单; default [3, 5]): each count
+    below the first milestone is its own bucket ('0', '1', '2'), then one bucket from each milestone to the
+    next ('3-4') and the last open-ended ('5+'). Returns [(lowest count, label)], highest first. -#}
+{% macro order_milestone_buckets() -%}
+    {%- set milestones = var('order_milestones') | sort -%}
+    {%- set buckets = [] -%}
+    {%- for milestone in milestones -%}
+        {%- if loop.last -%}
+            {%- do buckets.append((milestone, milestone ~ '+')) -%}
+        {%- elif milestones[loop.index] - 1 == milestone -%}
+            {%- do buckets.append((milestone, milestone | string)) -%}
+        {%- else -%}
+            {%- do buckets.append((milestone, milestone ~ '-' ~ (milestones[loop.index] - 1))) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- for count in range(milestones[0]) -%}
+        {%- do buckets.append((count, count | string)) -%}
+    {%- endfor -%}
+    {{- return(buckets | sort(reverse=true)) -}}
+{%- endmacro %}
+
+{#- A lifetime order count as its milestone bucket (order_milestone_buckets). -#}
+{% macro order_milestone(orders) -%}
+    case
+        {%- for lowest, label in siyu.order_milestone_buckets() %}
+            when {{ orders }} >= {{ lowest }} then '{{ label }}'
+        {%- endfor %}
+    end
+{%- endmacro %}

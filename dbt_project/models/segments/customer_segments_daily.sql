@@ -174,11 +174,7 @@ final as (
             else 'growth'
         end as lifecycle_stage,
         lifetime_orders,
-        case
-            when lifetime_orders >= 5 then '5+'
-            when lifetime_orders >= 3 then '3-4'
-            else cast(lifetime_orders as varchar)
-        end as order_milestone,
+        {{ siyu.order_milestone('lifetime_orders') }} as order_milestone,
         case
             when koc_since is not null and cast(koc_since as date) <= snapshot_date then 'koc'
             when member_since is not null and cast(member_since as date) <= snapshot_date then 'member'
