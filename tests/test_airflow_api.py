@@ -20,11 +20,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from siyu.orchestration import AUDIENCES  # the audience registry
+
 pytestmark = pytest.mark.integration
 SIYU = str(Path(sys.executable).parent / "siyu")
 SIYU_DAGS = {"ingest_wecom", "ingest_shop", "ingest_store", "transform", "activate_audiences"}
 INGEST = ("ingest_wecom", "ingest_shop", "ingest_store")
-AUDIENCES = ("first_order_nudge", "order_push_3", "order_push_5", "win_back_important", "group_invitation")
 
 
 def free_port() -> int:

@@ -94,7 +94,9 @@ def test_python_reads_the_same_audiences(names):
     from siyu.orchestration import AUDIENCES, audience_assets, export_assets
 
     assert tuple(names) == AUDIENCES
-    assert sorted(AUDIENCE_ZH) == sorted(names), "the guide-facing export names each audience in Chinese"
+    # The guide-facing export names each audience in Chinese, with a reason a guide can read.
+    assert sorted(AUDIENCE_ZH) == sorted(names)
+    assert all(label.strip() and reason.strip() for label, reason in AUDIENCE_ZH.values()), AUDIENCE_ZH
     assert [asset.uri for asset in audience_assets()] == [f"siyu://warehouse/audiences/aud_{n}" for n in names]
     assert [asset.uri for asset in export_assets()] == [f"siyu://exports/{n}" for n in names]
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from siyu.orchestration import AUDIENCES
+from siyu.orchestration import AUDIENCES, read_audience_registry
 
 log = logging.getLogger(__name__)
 # GX logs one INFO line per function it does not register (about 200 per import): noise in every task log.
@@ -127,17 +127,10 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-# What a guide reads in the guide-facing export: the audience and why the customer is in it, in Chinese.
-# `{orders}` and `{share}` take the numbers the audience's English reason carries (int_audience_candidates).
-AUDIENCE_ZH = {
-    "first_order_nudge": ("首单转化", "已是好友，还没有下过单"),
-    "order_push_3": ("推第3单", "已下{orders}单，仍然活跃：推动第3单"),
-    "order_push_5": ("推第5单", "已下{orders}单，仍然活跃：推动第5单"),
-    "win_back_important": ("重要挽留", "高价值客户，最近没有购买，购买次数少"),
-    "group_invitation": ("邀请进群", "企业微信好友，还没有加入任何客户群"),
-    "koc_recruitment": ("KOC 招募", "成熟期的近期高价值客户，还没有推荐过新客"),
-    "vip_care": ("VIP 关怀", "净消费排名前 {share}% 的客户"),
-}
+# What a guide reads in the guide-facing export: the audience and why the customer is in it, in Chinese,
+# from the audience registry. `{orders}` and `{share}` take the numbers the audience's English reason
+# carries (prep_audience_candidates).
+AUDIENCE_ZH = {row["audience"]: (row["label_zh"], row["reason_zh"]) for row in read_audience_registry()}
 CHANNEL_ZH = {"wecom_1v1": "导购一对一", "wecom_group": "客户群"}
 GUIDE_COLUMNS = {
     "guide_userid": "导购账号",

@@ -111,7 +111,7 @@ AUDIENCE_REGISTRY = Path(__file__).resolve().parents[2] / "dbt_project" / "seeds
 
 
 def read_audience_registry(path: Path = AUDIENCE_REGISTRY) -> list[dict[str, str]]:
-    """The registry's rows, in file order: audience, priority, channel_rule, description."""
+    """The registry's rows, in file order: audience, priority, channel_rule, description, label_zh, reason_zh."""
     with open(path, encoding="utf-8", newline="") as registry:
         return list(csv.DictReader(registry))
 
