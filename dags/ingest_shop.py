@@ -8,8 +8,8 @@ just ended (`dt`). A run started by hand with no date ingests the day before it 
 `2025-12-29T00:00:00+08:00`: a bare date is read as UTC).
 
 - **pull_orders**: orders whose update time falls in the day, plus a lookback (`lookback_days`,
-  default `siyu.config.SHOP_LOOKBACK_DAYS`, 3) for late changes (consign, success, refund) → `shop/orders`, `shop/order_items`,
-  `shop/refunds`. Each order once, in its latest state.
+  default `siyu.config.SHOP_LOOKBACK_DAYS`, 3) for late changes (consign, success, refund) →
+  `shop/orders`, `shop/order_items`, `shop/refunds`. Each order once, in its latest state.
 - **pull_users**: account links of the buyers seen (`youzan.users.info.query`) → `shop/users`.
 - **validate** and **publish** as in every ingestion DAG.
 
