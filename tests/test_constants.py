@@ -42,3 +42,17 @@ def test__definitions__python_and_dbt_agree_where_both_need_one():
     # THEN they are dbt_project.yml's: the placeholder phones, and the types the merge limits cover
     assert set(defaults["blocked_phones"]) == BLOCKED_PHONES
     assert set(defaults["identity_link_limits"]) == set(ID_TYPES)
+
+
+def test__erasure_normalises_phones_with_the_brands_placeholder_list(tmp_path, monkeypatch):
+    # GIVEN a brand whose settings replace the placeholder phones: its counter number is one, and
+    # 13800000000 (a default placeholder) is a real customer's phone for this brand
+    from siyu.pseudonyms import normalize_phone
+
+    config = tmp_path / "siyu.yml"
+    config.write_text('vars:\n  blocked_phones: ["13912345678"]\n', encoding="utf-8")
+    monkeypatch.setenv("SIYU_CONFIG", str(config))
+
+    # THEN an erasure request's phone is read as staging reads it under those settings
+    assert normalize_phone("139-1234-5678") is None
+    assert normalize_phone("13800000000") == "+8613800000000"

@@ -32,7 +32,15 @@ INNER_PAD_VARIABLE = "siyu_pseudonym_ipad"
 OUTER_PAD_VARIABLE = "siyu_pseudonym_opad"
 # Phones as siyu normalises them (macro normalize_phone): mainland mobiles, +86 and the 11 digits.
 MOBILE = re.compile(r"(86)?1[3-9][0-9]{9}")
+# The default of var blocked_phones (tests/test_constants.py); a brand's settings may replace it.
 BLOCKED_PHONES = {"13800000000", "00000000000", "13888888888", "11111111111", "12345678901"}
+
+
+def blocked_phones() -> set[str]:
+    """The placeholder phones staging drops: the brand's var blocked_phones (SIYU_CONFIG), else the default."""
+    from siyu.config import load_settings  # siyu.config is light, but the dbt plugin loads this module first
+
+    return set(load_settings().dbt_vars.get("blocked_phones", BLOCKED_PHONES))
 
 
 def privacy_dir(lake: Path | None = None) -> Path:
@@ -99,7 +107,7 @@ def normalize_phone(value: str) -> str | None:
     if value is None or "*" in value:
         return None
     digits = re.sub(r"[^0-9]", "", value)
-    if not MOBILE.fullmatch(digits) or digits[-11:] in BLOCKED_PHONES:
+    if not MOBILE.fullmatch(digits) or digits[-11:] in blocked_phones():
         return None
     return "+86" + digits[-11:]
 
