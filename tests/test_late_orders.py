@@ -1,8 +1,10 @@
-"""A receipt that lands after its day was snapshotted, against the incremental customer_segments_daily.
+"""Late data against the incremental customer_segments_daily (issue 22).
 
-Each incremental run adds the days after the last one stored (and recomputes the snapshot day); days
-already stored are not revisited. So a late receipt changes the days computed after it lands, and the
-days it belongs to keep what was known when they were stored, until a full refresh."""
+Days up to STORED_UNTIL are stored incrementally. Then three things land on LANDS_ON that belong to days
+already stored: a till receipt sold on SOLD_ON (the till was offline), a shop order paid on SOLD_ON (the
+pull that should have seen it failed) and a full refund of a shop order paid before STORED_UNTIL. The next
+incremental run (to LATER) must revise the days they belong to: its table equals a full refresh of the
+same lake, and each of the three customers' days changed from the day of the purchase on."""
 
 from __future__ import annotations
 
@@ -19,10 +21,16 @@ from siyu.transform import dbt_build
 
 pytestmark = pytest.mark.integration
 
-SOLD_ON, STORED_UNTIL, LANDS_ON, LATER = "2025-12-15", "2025-12-20", "2025-12-24", "2025-12-25"
-# The daily table and the models between it and the till lines. The staging view is rebuilt too: a view
+HISTORY_START, SOLD_ON, STORED_UNTIL, LANDS_ON, LATER = (
+    "2025-12-10",
+    "2025-12-15",
+    "2025-12-20",
+    "2025-12-24",
+    "2025-12-25",
+)
+# The daily table and the models between it and the raw lake. The staging views are rebuilt too: a view
 # names the lake it was built on, and the warehouse here is a copy reading a copy of the lake.
-SELECT = "stg_store__pos_lines 2+customer_segments_daily"
+SELECT = "stg_store__pos_lines stg_shop__orders stg_shop__refunds stg_shop__order_items 2+customer_segments_daily"
 
 
 def query(warehouse, sql):
@@ -31,31 +39,27 @@ def query(warehouse, sql):
 
 
 def build(lake, warehouse, snapshot, *extra):
-    variables = json.dumps({"snapshot_date": snapshot, "segments_history_start": "2025-12-10"})
+    variables = json.dumps({"snapshot_date": snapshot, "segments_history_start": HISTORY_START})
     result = dbt_build(lake, warehouse, select=SELECT, extra_args=["--vars", variables, *extra])
     assert result.success, result.failures
 
 
-def land_late_receipt(lake, card: str, store_id: str) -> None:
-    """A till line sold on SOLD_ON in a file that lands on LANDS_ON (the till was offline): added to that
-    day's partition."""
-    path = lake / "raw" / "store" / "pos_lines" / f"dt={LANDS_ON}" / "part-0.parquet"
-    landed = pq.read_table(path).drop_columns([name for name in ("dt",) if name in pq.read_schema(path).names])
-    line = {name: "" for name in landed.schema.names} | {
-        "receipt_no": f"{store_id}-late-1",
-        "line_no": "1",
-        "store_id": store_id,
-        "sold_at": f"{SOLD_ON} 15:00:00",
-        "card_no": card,
-        "sku": "SKU-00001",
-        "category": "护肤",
-        "qty": "1",
-        "unit_price": "300.00",
-        "amount": "300.00",
-        "file": f"pos_{store_id}_{SOLD_ON}.csv",
-    }
-    table = pa.concat_tables([landed, pa.Table.from_pylist([line], schema=landed.schema)])
-    write_partition(lake, "store", "pos_lines", LANDS_ON, table, run_id="late", window=(SOLD_ON, LANDS_ON))
+def add_rows(lake, source: str, entity: str, rows: list[dict]) -> None:
+    """Rows added to the LANDS_ON partition of an entity (created when there is none), as a late pull or
+    a late file lands them."""
+    path = lake / "raw" / source / entity / f"dt={LANDS_ON}" / "part-0.parquet"
+    landed = pq.read_table(path) if path.exists() else None
+    if landed is not None and "dt" in landed.schema.names:
+        landed = landed.drop_columns(["dt"])
+    schema = (
+        landed.schema
+        if landed is not None
+        else pq.read_schema(next((lake / "raw" / source / entity).glob("dt=*/part-0.parquet")))
+    )
+    schema = pa.schema([field for field in schema if field.name != "dt"])
+    late = pa.Table.from_pylist([{name: row.get(name) for name in schema.names} for row in rows], schema=schema)
+    table = late if landed is None else pa.concat_tables([landed, late])
+    write_partition(lake, source, entity, LANDS_ON, table, run_id="late", window=(SOLD_ON, LANDS_ON))
 
 
 def daily(warehouse, customer_id):
@@ -68,11 +72,24 @@ def daily(warehouse, customer_id):
     )
 
 
+def never_bought_with(warehouse, id_type: str) -> tuple[str, str]:
+    """A customer with an identifier of the type who has not bought by STORED_UNTIL, and the identifier."""
+    return query(
+        warehouse,
+        f"""select segments.customer_id, min(nodes.id_value)
+            from marts.customer_segments_daily as segments
+            inner join intermediate.int_customer_nodes as nodes
+                on segments.customer_id = nodes.customer_id and nodes.id_type = '{id_type}'
+            where segments.snapshot_date = '{STORED_UNTIL}' and segments.rfm_segment = 'no_purchase'
+            group by 1 order by 1 limit 1""",
+    )[0]
+
+
 @pytest.fixture(scope="module")
-def late_receipt(world_warehouse, tmp_path_factory):
-    """GIVEN days up to STORED_UNTIL stored incrementally WHEN a receipt sold on SOLD_ON to a member who
-    never bought lands on LANDS_ON and the table is brought to LATER THEN: the incremental table, and a
-    full refresh of the same lake."""
+def late_data(world_warehouse, tmp_path_factory):
+    """GIVEN days up to STORED_UNTIL stored incrementally WHEN a receipt, a shop order and a full refund
+    land on LANDS_ON for days already stored, and the table is brought to LATER incrementally THEN: the
+    incremental table, a full refresh of the same lake, and the three customers."""
     root = tmp_path_factory.mktemp("late")
     lake = root / "lake"
     shutil.copytree(world_warehouse.parents[1] / "lake", lake)
@@ -80,38 +97,97 @@ def late_receipt(world_warehouse, tmp_path_factory):
     incremental.parent.mkdir()
     shutil.copy(world_warehouse, incremental)
     build(lake, incremental, STORED_UNTIL, "--full-refresh")
-    ((customer_id, card),) = query(
-        incremental,
-        f"""select segments.customer_id, min(nodes.id_value)
-            from marts.customer_segments_daily as segments
-            inner join intermediate.int_customer_nodes as nodes
-                on segments.customer_id = nodes.customer_id and nodes.id_type = 'member_card'
-            where segments.snapshot_date = '{STORED_UNTIL}' and segments.rfm_segment = 'no_purchase'
-            group by 1 order by 1 limit 1""",
+
+    receipt_customer, card = never_bought_with(incremental, "member_card")
+    add_rows(
+        lake,
+        "store",
+        "pos_lines",
+        [
+            {
+                "receipt_no": "S0001-late-1",
+                "line_no": "1",
+                "store_id": "S0001",
+                "sold_at": f"{SOLD_ON} 15:00:00",
+                "card_no": card,
+                "phone": "",
+                "salesperson": "",
+                "sku": "SKU-00001",
+                "category": "护肤",
+                "qty": "1",
+                "unit_price": "300.00",
+                "amount": "300.00",
+                "file": f"pos_S0001_{SOLD_ON}.csv",
+            }
+        ],
     )
-    before = daily(incremental, customer_id)
-    land_late_receipt(lake, card, "S0001")
+
+    order_customer, account = never_bought_with(incremental, "yz_open_id")
+    paid = f"{SOLD_ON} 11:00:00"
+    order = {"tid": "E-late-1", "status": "TRADE_SUCCESS", "created": paid, "update_time": f"{LANDS_ON} 09:00:00"}
+    order |= {"pay_time": paid, "consign_time": "", "success_time": "", "refund_state": 0, "yz_open_id": account}
+    order |= {"buyer_phone": "", "outer_user_id": "", "total_fee": "199.00", "post_fee": "0.00", "payment": "199.00"}
+    order |= {"wx_entrance": "direct_buy", "source_channel": "", "source_ref": "", "daogou": ""}
+    add_rows(lake, "shop", "orders", [order])
+
+    # A customer whose one purchase so far is a shop order paid after HISTORY_START: wholly refunded.
+    refund_customer, refunded_order, amount, refunded_day = query(
+        incremental,
+        f"""select customer_id, min(order_id), min(net_amount), strftime(min(paid_on), '%Y-%m-%d')
+            from intermediate.prep_customer_orders
+            where paid_on <= '{LATER}'
+            group by customer_id
+            having count(*) = 1 and min(channel) = 'online'
+                and min(paid_on) between '{HISTORY_START}' and '{STORED_UNTIL}'
+            order by 1 limit 1""",
+    )[0]
+    refund = {"tid": refunded_order, "refund_id": "R-late-1", "refund_fee": f"{amount:.2f}", "refund_state": 2}
+    add_rows(lake, "shop", "refunds", [refund | {"refund_time": f"{LANDS_ON} 10:00:00"}])
+
+    customers = {"receipt": receipt_customer, "order": order_customer, "refund": refund_customer}
+    before = {kind: daily(incremental, customer) for kind, customer in customers.items()}
     build(lake, incremental, LATER)
     full.parent.mkdir()
     shutil.copy(incremental, full)
     build(lake, full, LATER, "--full-refresh")
-    return {"before": before, "incremental": daily(incremental, customer_id), "full": daily(full, customer_id)}
+    return {
+        "incremental": incremental,
+        "full": full,
+        "customers": customers,
+        "refunded_day": refunded_day,
+        "before": before,
+        "after": {kind: daily(incremental, customer) for kind, customer in customers.items()},
+    }
 
 
-def test_a_late_receipt_counts_from_the_days_computed_after_it_lands(late_receipt):
-    before, after = late_receipt["before"], late_receipt["incremental"]
+def test_an_incremental_run_after_late_data_equals_a_full_refresh(late_data):
+    table = "marts.customer_segments_daily"
+    with duckdb.connect(str(late_data["incremental"]), read_only=True) as con:
+        con.execute(f"attach '{late_data['full']}' as full_refresh (read_only)")
+        rows = con.sql(f"select count(*) from {table}").fetchall()[0][0]
+        only_incremental = con.sql(
+            f"select count(*) from (select * from {table} except all select * from full_refresh.{table})"
+        ).fetchall()[0][0]
+        only_full = con.sql(
+            f"select count(*) from (select * from full_refresh.{table} except all select * from {table})"
+        ).fetchall()[0][0]
+    assert rows > 0
+    assert (only_incremental, only_full) == (0, 0)
+
+
+@pytest.mark.parametrize("kind", ["receipt", "order"])
+def test_a_late_purchase_revises_the_days_from_its_sale_on(late_data, kind):
+    before, after = late_data["before"][kind], late_data["after"][kind]
     assert set(before.values()) == {"no_purchase"} and len(before) == 11
-    stored = {day: segment for day, segment in after.items() if day <= STORED_UNTIL}
-    assert stored == before, "the days stored before the receipt landed keep what was known then"
-    added = [segment for day, segment in after.items() if day > STORED_UNTIL]
-    assert len(added) == 5 and "no_purchase" not in added, "the days computed after it count the purchase"
+    for day, segment in after.items():
+        if day < SOLD_ON:
+            assert segment == "no_purchase", (day, segment)
+        else:
+            assert segment != "no_purchase", (day, segment)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 22: customer_segments_daily does not revise stored days when an order arrives late (no "
-    "lookback): the days from the sale to the last stored day keep no_purchase until a full refresh",
-)
-def test_a_late_receipt_revises_the_days_it_belongs_to(late_receipt):
-    assert late_receipt["incremental"] == late_receipt["full"]
-    assert late_receipt["full"][SOLD_ON] != "no_purchase"
+def test_a_late_full_refund_revises_the_days_from_its_payment_on(late_data):
+    before, after, refunded_day = late_data["before"]["refund"], late_data["after"]["refund"], late_data["refunded_day"]
+    assert before[refunded_day] != "no_purchase"
+    assert all(segment == "no_purchase" for day, segment in after.items()), after
+    assert refunded_day in after

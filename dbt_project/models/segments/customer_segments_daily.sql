@@ -7,9 +7,10 @@
 -- One row per day and customer: RFM (F per var rfm_frequency, F and M over var rfm_window_days), the
 -- 8-class segment, lifecycle stage, order milestone and ladder
 -- rung as of that day (domain.md §3). Incremental: each run adds the days after the last one stored, up
--- to the snapshot date, and recomputes the snapshot date; a full refresh rebuilds from
--- segments_history_start. Both give the same rows (tests/test_segments.py). Past days keep the
--- customer_id of their day: customer_merges maps ids merged since.
+-- to the snapshot date, recomputes the snapshot date, and revises the stored days late data changed (see
+-- bounds); a full refresh rebuilds from segments_history_start. Both give the same rows
+-- (tests/test_segments.py, tests/test_late_orders.py). Past days keep the customer_id of their day:
+-- customer_merges maps ids merged since.
 
 {% if var('rfm_frequency') not in ('purchases', 'purchase_days') %}
     {% do exceptions.raise_compiler_error(
@@ -28,15 +29,44 @@ connections as (
     select * from {{ ref('prep_customer_connections') }}
 ),
 
+-- Every order, wholly refunded ones too, with the lake day its current state landed on: what tells an
+-- incremental run which stored days late data changed (read only by an incremental run).
+all_orders as (  -- noqa: ST03
+    select * from {{ ref('fct_orders') }}
+),
+
 -- noqa: disable=LT02
 bounds as (
     select
         {% if is_incremental() -%}
         -- The snapshot day itself is always recomputed (its rows replaced whole: delete+insert by day), so a
-        -- rerun after identity changed leaves no customer id of the day behind.
+        -- rerun after identity changed leaves no customer id of the day behind. Late data revises history:
+        -- an order, refund or receipt whose current state landed after the last stored day and was paid on a
+        -- stored day recomputes the days from its payment on, back at most var segments_revision_max_days
+        -- (older late data waits for a full refresh) and never before the first stored day.
         least(
             (select cast({{ dbt.dateadd('day', 1, 'max(snapshot_date)') }} as date) from {{ this }}),
-            {{ siyu.snapshot_date() }}
+            {{ siyu.snapshot_date() }},
+            coalesce(
+                (
+                    select
+                        greatest(
+                            min(cast(all_orders.paid_at as date)),
+                            stored.first_stored,
+                            cast({{ dbt.dateadd('day', -var('segments_revision_max_days'), 'stored.last_stored') }} as date)
+                        )
+                    from all_orders
+                    cross join (
+                        select min(snapshot_date) as first_stored, max(snapshot_date) as last_stored from {{ this }}
+                    ) as stored
+                    where
+                        all_orders.paid_at is not null
+                        and all_orders.landed_on > stored.last_stored
+                        and cast(all_orders.paid_at as date) <= stored.last_stored
+                    group by stored.first_stored, stored.last_stored
+                ),
+                {{ siyu.snapshot_date() }}
+            )
         ) as first_day,
         {%- elif var('segments_history_start') -%}
         cast('{{ var("segments_history_start") }}' as date) as first_day,

@@ -11,7 +11,10 @@ source as (
 ranked as (
     select
         *,
-        row_number() over (partition by tid order by update_time desc, dt desc) as version_rank
+        row_number() over (partition by tid order by update_time desc, dt desc) as version_rank,
+        -- The first lake day on which the order was paid as it is now (a later pull of an unchanged payment,
+        -- for a shipment or a completion, does not make it new): what the daily segments revise from.
+        min(dt) over (partition by tid, pay_time, payment) as landed_on
     from source
 ),
 
@@ -36,7 +39,8 @@ final as (
         nullif(source_channel, '') as source_channel,
         nullif(source_ref, '') as source_ref,
         nullif(daogou, '') as guide_userid,
-        wx_entrance
+        wx_entrance,
+        landed_on
     from ranked
     where version_rank = 1
 )
