@@ -91,7 +91,7 @@ def table_columns(warehouse: Path) -> dict:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         rows = con.sql(
             """select table_schema || '.' || table_name, column_name, data_type from information_schema.columns
-               where table_schema in ('staging', 'intermediate', 'marts', 'audiences')
+               where table_schema in ('staging', 'intermediate', 'marts', 'audiences', 'reports')
                order by table_schema, table_name, ordinal_position"""
         ).fetchall()
     columns: dict = {}
@@ -172,6 +172,15 @@ def test_every_audience_builds_and_those_needing_wecom_are_empty_without_it(shap
     else:
         assert shape.scalar("select count(*) from audiences.audience_assignments") > 0
         assert sizes["first_order_nudge"] > 0 and sizes["group_invitation"] > 0, sizes
+
+
+def test_the_guide_league_says_unknown_for_friendships_without_wecom(shape):
+    friends = shape.query("select distinct friends_added is null, inherited is null from reports.rpt_guide_league")
+    assert shape.scalar("select count(*) from reports.rpt_guide_league") > 0
+    if "wecom" in shape.sources:
+        assert friends == [(False, False)]
+    else:  # no friendship data: unknown, not zero
+        assert friends == [(True, True)]
 
 
 def test_the_kpis_a_shape_cannot_compute_say_why(shape):

@@ -44,8 +44,14 @@ activity as (
     select
         coalesce(sales.guide_userid, friends.guide_userid) as guide_userid,
         coalesce(sales.month_start, friends.month_start) as month_start,
-        coalesce(friends.friends_added, 0) as friends_added,
-        coalesce(friends.inherited, 0) as inherited,
+        -- A brand without WeCom has no friendship data: unknown, not zero.
+        {% if 'wecom' in var('sources') -%}
+            cast(coalesce(friends.friends_added, 0) as bigint) as friends_added,
+            cast(coalesce(friends.inherited, 0) as bigint) as inherited,
+        {%- else -%}
+            cast(null as bigint) as friends_added,
+            cast(null as bigint) as inherited,
+        {%- endif %}
         coalesce(sales.buyers, 0) as buyers,
         coalesce(sales.orders, 0) as orders,
         coalesce(sales.gmv, 0) as gmv
