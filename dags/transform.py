@@ -11,17 +11,20 @@ cheapest way to honour that (docs/decisions.md).
   (default `data/warehouse/siyu.duckdb`), reading `SIYU_LAKE_DIR`, with the brand's settings as dbt vars
   (siyu.config). Param `as_of` (YYYY-MM-DD) builds segments and audiences as of that day (dbt var
   `snapshot_date`); empty = the day of the latest paid order. A failing model or test fails the task,
-  naming each failure.
+  naming each failure. When nothing the build reads changed since the last successful build (lake
+  partitions, settings, dbt project, privacy files, activation sends: siyu.build_inputs) the build is
+  skipped and the log says so; param `rebuild` builds anyway.
 - **report_identity_quality**: logs `marts.identity_quality` (customers, largest cluster, excluded
   values, and precision/recall/F1 when `SIYU_TRUTH_DIR` points at a generated world's truth).
 - **publish**: emits the mart Assets and one Asset per audience table, each event carrying the as-of
   day the audiences were computed for; activate_audiences is scheduled on the audience Assets and
-  exports for that day.
+  exports for that day. Skipped (no Asset events) when the build was: nothing new to export.
 """
 
 from __future__ import annotations
 
 from airflow.sdk import Asset, Param, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowSkipException
 
 from siyu.orchestration import (
     DEFAULT_ARGS,
@@ -53,7 +56,12 @@ MART_ASSETS = [Asset(name=f"mart_{m}", uri=f"siyu://warehouse/marts/{m}", group=
             type=["null", "string"],
             format="date",
             description="build segments and audiences as of this day (YYYY-MM-DD); empty = latest paid order",
-        )
+        ),
+        "rebuild": Param(
+            False,
+            type="boolean",
+            description="build even when nothing the build reads changed since the last successful build",
+        ),
     },
     # Runs only when the ingestion DAGs publish: safe to leave unpaused from the start.
     is_paused_upon_creation=False,
@@ -78,10 +86,13 @@ def transform():
             warehouse_path(),
             truth=Path(truth) if truth else None,
             dbt_vars={"snapshot_date": as_of} if as_of else None,
+            skip_unchanged=not context["params"].get("rebuild"),
         )
         if not result.success:
             raise RuntimeError("dbt build failed:\n" + "\n".join(f"  - {f}" for f in result.failures))
-        return result.results
+        if result.skipped:
+            print("nothing changed since the last build: dbt build skipped (param rebuild builds anyway)")
+        return {"skipped": result.skipped, **result.results}
 
     @task
     def report_identity_quality(results: dict) -> dict:
@@ -99,6 +110,8 @@ def transform():
         from siyu.transform import warehouse_path
 
         context = get_current_context()
+        if context["ti"].xcom_pull(task_ids="build_warehouse", key="return_value").get("skipped"):
+            raise AirflowSkipException("the build was skipped (nothing changed): no Asset events")
         as_of = audiences_as_of(warehouse_path())
         # A build as of a chosen day is a report of the past: activation exports it but does not act on it.
         extra = {"as_of": as_of and as_of.isoformat(), "as_of_requested": bool(requested_as_of(context))}

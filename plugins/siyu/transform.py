@@ -39,6 +39,7 @@ class BuildResult:
     success: bool
     results: dict[str, int]  # status -> count
     failures: list[str]
+    skipped: bool = False  # nothing changed since the last build (skip_unchanged)
 
 
 class LakeNotReady(RuntimeError):
@@ -66,9 +67,13 @@ def dbt_build(
     select: str | None = None,
     extra_args: list[str] | None = None,
     dbt_vars: dict | None = None,
+    skip_unchanged: bool = False,
 ) -> BuildResult:
     """Build (models and tests). DuckDB allows one writer per file, so this is the only writer.
-    The brand's settings (siyu.config) become dbt vars; `dbt_vars` adds a run's own (e.g. snapshot_date)."""
+    The brand's settings (siyu.config) become dbt vars; `dbt_vars` adds a run's own (e.g. snapshot_date).
+    With `skip_unchanged`, a whole-project build whose inputs (siyu.build_inputs: lake partitions, settings,
+    project, privacy files, activation sends) equal the last successful build's does nothing and returns
+    `skipped`."""
     import json
 
     import yaml
@@ -116,6 +121,23 @@ def dbt_build(
     ]
     if select:
         args += ["--select", select]
+    # Only a whole-project build records its inputs, and only a plain one may be skipped (a --full-refresh
+    # or any other option asks for work).
+    whole = select is None and not extra_args
+    inputs = _inputs(lake, warehouse, build_vars, truth) if whole else None
+    if skip_unchanged and inputs is not None:
+        from siyu.build_inputs import changed_since_last_build, last_build_time
+
+        changed = changed_since_last_build(warehouse, inputs)
+        if changed == []:
+            log.info(
+                "dbt build skipped: nothing changed since the last build at %s (the same lake partitions, "
+                "settings, dbt project, privacy files and activation sends)",
+                last_build_time(warehouse),
+            )
+            return BuildResult(success=True, results={}, failures=[], skipped=True)
+        if changed:
+            log.info("dbt build: changed since the last build: %s", ", ".join(changed))
     logged_errors: list[str] = []
     callbacks = [_collect_errors(logged_errors), BuildProgress(whole_project=select is None)]
     try:
@@ -135,7 +157,23 @@ def dbt_build(
     if not result.success and not failures:
         failures = logged_errors or ["dbt build failed without naming a node or an error (see dbt.log)"]
     log.info("dbt build: %s", statuses)
+    if result.success and inputs is not None:
+        from siyu.build_inputs import remember
+
+        remember(warehouse, inputs)
     return BuildResult(success=bool(result.success), results=statuses, failures=failures)
+
+
+def _inputs(lake: Path, warehouse: Path, build_vars: dict, truth: Path | None) -> dict[str, str] | None:
+    """The build's inputs (siyu.build_inputs), read before dbt starts; None when they cannot be read (the
+    build then runs and records nothing)."""
+    from siyu.build_inputs import fingerprint
+
+    try:
+        return fingerprint(lake, warehouse, build_vars, truth)
+    except Exception as error:  # a locked warehouse, an unreadable file: never a reason not to build
+        log.warning("dbt build: could not read what the build depends on (%s): building", error)
+        return None
 
 
 class BuildProgress:

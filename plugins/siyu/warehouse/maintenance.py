@@ -132,3 +132,22 @@ def drop_temporary_relations(warehouse: Path) -> list[str]:
         log.warning("dbt build: left dbt's temporary relations in %s: %s", warehouse, error)
         return []
     return [f"{schema}.{name}" for schema, name, _ in leftovers]
+
+
+def table_digest(warehouse: Path, schema: str, table: str) -> str:
+    """A digest of a table's rows, whatever their order ('' when the warehouse or the table does not exist):
+    what siyu.build_inputs compares for the tables siyu writes outside dbt (activation.sends)."""
+    if not Path(warehouse).exists():
+        return ""
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        exists = connection.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            [schema, table],
+        ).fetchone()[0]
+        if not exists:
+            return ""
+        rows, digest = connection.execute(
+            f"select count(*), coalesce(sum(hash(rows_of_table) % 1000000007), 0) "
+            f"from {quoted(schema, table)} as rows_of_table"
+        ).fetchone()
+    return f"{rows}:{digest}"

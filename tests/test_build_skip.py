@@ -1,0 +1,101 @@
+"""A daily transform with nothing new does no work (issue 22): dbt_build(skip_unchanged=True) skips a
+whole-project build whose inputs equal the last successful build's, and names what changed otherwise."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from datetime import date
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from siyu.build_inputs import changed_since_last_build, fingerprint
+from siyu.lake import write_partition
+from siyu.transform import dbt_build, locations
+from siyu.warehouse import open_warehouse
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def built_twice(world_warehouse, small_world, tmp_path_factory):
+    """GIVEN a copy of the session's lake and warehouse WHEN the transform builds it twice with
+    skip_unchanged THEN the first builds, the second is skipped."""
+    root = tmp_path_factory.mktemp("skip")
+    lake, warehouse = root / "lake", root / "wh" / "siyu.duckdb"
+    shutil.copytree(world_warehouse.parents[1] / "lake", lake)
+    warehouse.parent.mkdir()
+    shutil.copy(world_warehouse, warehouse)
+    truth = small_world / "truth"
+    first = dbt_build(lake, warehouse, truth=truth, skip_unchanged=True)
+    built_at = warehouse.stat().st_mtime_ns
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("siyu.transform")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        second = dbt_build(lake, warehouse, truth=truth, skip_unchanged=True)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    return {
+        "lake": lake,
+        "warehouse": warehouse,
+        "truth": truth,
+        "first": first,
+        "second": second,
+        "unchanged_file": warehouse.stat().st_mtime_ns == built_at,
+        "log": [record.getMessage() for record in records],
+    }
+
+
+def build_vars(run, **extra) -> dict:
+    """The vars dbt_build gives dbt for this lake and warehouse (the brand's settings, then the run's)."""
+    from siyu.config import dbt_vars, load_settings
+
+    return {**dbt_vars(load_settings(), extra or None), **locations(run["lake"], run["warehouse"], run["truth"])}
+
+
+def test_a_rerun_with_nothing_new_is_skipped_and_says_so(built_twice):
+    assert built_twice["first"].success and not built_twice["first"].skipped
+    assert built_twice["first"].results.get("success", 0) > 50
+    second = built_twice["second"]
+    assert second.success and second.skipped and second.results == {}, built_twice["log"][:3]
+    assert built_twice["unchanged_file"], "a skipped build does not touch the warehouse"
+    assert any("dbt build skipped: nothing changed since the last build" in line for line in built_twice["log"])
+
+
+def test_a_new_partition_new_settings_or_new_sends_are_named_as_changes(built_twice):
+    lake, warehouse = built_twice["lake"], built_twice["warehouse"]
+    assert changed_since_last_build(warehouse, fingerprint(lake, warehouse, build_vars(built_twice), None)) == [
+        "truth"
+    ], "the truth folder is an input"
+    same = fingerprint(lake, warehouse, build_vars(built_twice), built_twice["truth"])
+    assert changed_since_last_build(warehouse, same) == []
+
+    # A brand changes a setting (a run's snapshot date).
+    other_day = fingerprint(lake, warehouse, build_vars(built_twice, snapshot_date="2025-12-01"), built_twice["truth"])
+    assert changed_since_last_build(warehouse, other_day) == ["vars"]
+
+    # Activation sends to a customer: the frequency caps read it.
+    with open_warehouse(warehouse, read_only=False) as writable:
+        sent = pd.DataFrame([{"customer_id": "C1", "audience": "vip_care", "channel": "wecom_1v1", "run_id": "r"}])
+        writable.replace_partition(
+            "activation.sends", sent.assign(sent_on=date(2025, 12, 31)), "sent_on", date(2025, 12, 31)
+        )
+    after_sends = fingerprint(lake, warehouse, build_vars(built_twice), built_twice["truth"])
+    assert changed_since_last_build(warehouse, after_sends) == ["activation_sends"]
+
+    # A pull lands a day again (a rerun of the ingest): the partition's manifest names a new run.
+    partition = sorted((lake / "raw" / "shop" / "orders").glob("dt=*"))[-1]
+    day = partition.name.removeprefix("dt=")
+    table = pq.read_table(partition / "part-0.parquet")
+    table = table.drop_columns([name for name in ("dt",) if name in table.schema.names])
+    write_partition(lake, "shop", "orders", day, table, run_id="rerun", window=(day, day))
+    after_pull = fingerprint(lake, warehouse, build_vars(built_twice), built_twice["truth"])
+    assert "lake" in changed_since_last_build(warehouse, after_pull)
