@@ -212,7 +212,9 @@ def _demo(args: argparse.Namespace) -> int:
 def _airflow_standalone(args: argparse.Namespace) -> int:
     from siyu_sim.demo import run_airflow
 
-    return run_airflow(args.scale, args.seed, Path(args.data_dir), args.port, args.host, args.parallelism)
+    return run_airflow(
+        args.scale, args.seed, Path(args.data_dir), args.port, args.host, args.parallelism, fresh=args.fresh
+    )
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -375,7 +377,14 @@ def build_parser() -> argparse.ArgumentParser:
     standalone.add_argument("--scale", type=int, default=20_000, help="true persons in the world (default 20000)")
     standalone.add_argument("--seed", type=int, default=42, help="world seed (default 42)")
     standalone.add_argument(
-        "--data-dir", default="data/demo", help="world, drops, lake, warehouse, exports, logs (default data/demo)"
+        "--data-dir",
+        default="data/airflow",
+        help="world, drops, lake, warehouse, exports, Airflow metadata, logs (default data/airflow; not the demo's)",
+    )
+    standalone.add_argument(
+        "--fresh",
+        action="store_true",
+        help="replace an instance whose world ends on another day (deletes its lake, warehouse, exports, metadata)",
     )
     standalone.add_argument("--port", type=int, default=8080, help="API server and UI port (default 8080)")
     standalone.add_argument(

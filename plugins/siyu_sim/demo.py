@@ -87,6 +87,23 @@ def _ensure_world(spec: WorldSpec, world_dir: Path) -> dict:
     return generate(spec, world_dir)
 
 
+def _other_world(spec: WorldSpec, world_dir: Path) -> str | None:
+    """How the world already in world_dir differs from the one asked for; None when there is none or it is
+    the same."""
+    meta_path = world_dir / "world.json"
+    if not meta_path.exists():
+        return None
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    wanted = (spec.scale, spec.seed, FORMAT_VERSION, spec.start.isoformat())
+    if (meta["scale"], meta["seed"], meta.get("format_version"), meta.get("start")) == wanted:
+        return None
+    from siyu.config import load_settings
+
+    # end_ts is the midnight after the world's last day
+    last = datetime.fromtimestamp(meta["end_ts"] - 1, load_settings().tz).date() if meta.get("end_ts") else "?"
+    return f"ending {last} (scale {meta['scale']}, seed {meta['seed']})"
+
+
 def _airflow_env(data_dir: Path, sim: RunningSimulators) -> dict[str, str]:
     env = {
         **os.environ,
@@ -392,7 +409,13 @@ def world_ending(last_day: date, scale: int, seed: int) -> WorldSpec:
 
 
 def run_airflow(
-    scale: int, seed: int, data_dir: Path, port: int = 8080, host: str = "127.0.0.1", parallelism: int = 4
+    scale: int,
+    seed: int,
+    data_dir: Path,
+    port: int = 8080,
+    host: str = "127.0.0.1",
+    parallelism: int = 4,
+    fresh: bool = False,
 ) -> int:
     """`make airflow`: Airflow standalone (api-server, scheduler, dag-processor, triggerer) with siyu's
     DAGs, connections pointing at the simulators, and the demo's folders; every local user is an admin
@@ -406,7 +429,22 @@ def run_airflow(
     data_dir = data_dir.resolve()
     world_dir = data_dir / "world"
     yesterday = datetime.now(load_settings().tz).date() - timedelta(days=1)
-    meta = _ensure_world(world_ending(yesterday, scale, seed), world_dir)
+    spec = world_ending(yesterday, scale, seed)
+    if not fresh and (kept := _other_world(spec, world_dir)):
+        # An instance from another day (or a demo folder) holds a lake, a warehouse, exports and Airflow
+        # metadata someone may still want: never deleted without being asked.
+        log.error(
+            "%s holds a world %s, not the one this instance needs (ending %s, scale %d, seed %d): "
+            "pass --fresh to replace it (its lake, warehouse, exports and Airflow metadata are deleted), "
+            "or --data-dir another folder",
+            data_dir,
+            kept,
+            yesterday,
+            scale,
+            seed,
+        )
+        return 2
+    meta = _ensure_world(spec, world_dir)
     drops_dir = data_dir / "drops"
     if not (drops_dir / "tracking").exists():
         write_store_drops(world_dir, drops_dir)
