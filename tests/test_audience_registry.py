@@ -137,3 +137,36 @@ def test_every_audience_has_a_unit_test_of_its_rule(manifest, names):
         if unit_test["model"] == "prep_audience_candidates":
             tested |= {row.get("audience") for row in unit_test["expect"]["rows"] or []}
     assert sorted(set(names) - tested) == [], "audiences whose rule no unit test expects"
+
+
+def test_the_guide_reads_the_milestones_the_brand_set():
+    # GIVEN a brand whose milestones are the 2nd and 4th orders: the rules' English reasons say so
+    from siyu.activation import label_zh, reason_zh
+
+    reason = "1 orders, active: push to 2 (2单)"
+
+    # THEN the guide-facing name and reason carry the same numbers, not the default 3 and 5
+    assert label_zh("order_push_3", reason) == "推第2单"
+    assert reason_zh("order_push_3", reason) == "已下1单，仍然活跃：推动第2单"
+    assert label_zh("order_push_5", "3 orders, active: push to 4 (4单)") == "推第4单"
+    assert reason_zh("vip_care", "top 10% of buyers by net spend") == "净消费排名前 10% 的客户"
+
+
+@pytest.mark.parametrize("milestones", ["[5, 3]", "[2, 4, 6]", "[1, 3]", "'3,5'"])
+def test_order_milestones_the_rules_cannot_use_are_refused_by_name(milestones, tmp_path):
+    # GIVEN order_milestones that are not two ascending counts from 2 (the rules push to each)
+    dbt = str(Path(sys.executable).parent / "dbt")
+    project = Path(__file__).resolve().parents[1] / "dbt_project"
+    result = subprocess.run(
+        [
+            *[dbt, "compile", "--select", "prep_audience_candidates customer_segments_daily"],
+            *["--vars", f"{{order_milestones: {milestones}}}", "--project-dir", str(project)],
+            *["--profiles-dir", str(project), "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path)],
+        ],
+        env={**os.environ, "SIYU_LAKE_DIR": str(tmp_path / "lake"), "SIYU_WAREHOUSE": str(tmp_path / "wh.duckdb")},
+        capture_output=True,
+        text=True,
+    )
+    # THEN compiling fails and says what the var must be
+    assert result.returncode != 0
+    assert "var order_milestones must be two order counts, ascending, the first at least 2" in result.stdout

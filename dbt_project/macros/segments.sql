@@ -14,11 +14,27 @@
         {{- ' desc' if descending }}) - 1) / count(*) over (partition by {{ partition_by }})) as integer) + 1
 {%- endmacro %}
 
+{#- var order_milestones, checked: two order counts, ascending, the first at least 2 (seed 000 首单 → 3单 → 5单:
+    the third order, where buying again becomes likely, then the fifth, where the habit forms). The
+    order_push audiences push to the first and to the second; the buckets follow them. -#}
+{% macro order_milestones() -%}
+    {%- set milestones = var('order_milestones') -%}
+    {%- if milestones is string or milestones is not iterable or milestones | length != 2
+        or not (milestones[0] is integer and milestones[1] is integer)
+        or milestones[0] < 2 or milestones[1] <= milestones[0] -%}
+        {%- do exceptions.raise_compiler_error(
+            "var order_milestones must be two order counts, ascending, the first at least 2 (default [3, 5]), not "
+            ~ milestones
+        ) -%}
+    {%- endif -%}
+    {{- return(milestones) -}}
+{%- endmacro %}
+
 {#- The order-milestone buckets from var order_milestones (seed 000 首单-3单-5单; default [3, 5]): each count
     below the first milestone is its own bucket ('0', '1', '2'), then one bucket from each milestone to the
     next ('3-4') and the last open-ended ('5+'). Returns [(lowest count, label)], highest first. -#}
 {% macro order_milestone_buckets() -%}
-    {%- set milestones = var('order_milestones') | sort -%}
+    {%- set milestones = siyu.order_milestones() -%}
     {%- set buckets = [] -%}
     {%- for milestone in milestones -%}
         {%- if loop.last -%}

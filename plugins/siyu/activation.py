@@ -151,12 +151,27 @@ def export_csv_encoding() -> str:
     return os.environ.get("SIYU_EXPORT_CSV_ENCODING", "utf-8-sig")
 
 
+def _numbers(reason: str | None) -> dict[str, str]:
+    """The numbers an English reason carries (prep_audience_candidates): orders so far, the milestone pushed
+    to, the VIP share; '?' where the reason has none (a template never shows a number it does not know)."""
+    found = {
+        "orders": re.match(r"(\d+) orders", reason or ""),
+        "target": re.search(r"push to (\d+)", reason or ""),
+        "share": re.search(r"top (\d+)%", reason or ""),
+    }
+    return {name: match.group(1) if match else "?" for name, match in found.items()}
+
+
+def label_zh(audience: str, reason: str | None) -> str:
+    """The audience's name a guide reads (registry label_zh), with the milestone of the English reason."""
+    label, _template = AUDIENCE_ZH.get(audience, (audience, ""))
+    return label.format(**_numbers(reason))
+
+
 def reason_zh(audience: str, reason: str | None) -> str:
     """The reason a guide reads, in Chinese, with the numbers of the English reason."""
     _label, template = AUDIENCE_ZH.get(audience, (audience, reason or ""))
-    orders = re.match(r"(\d+) orders", reason or "")
-    share = re.search(r"top (\d+)%", reason or "")
-    return template.format(orders=orders.group(1) if orders else "1-4", share=share.group(1) if share else "")
+    return template.format(**_numbers(reason))
 
 
 def _lookup(frame: pd.DataFrame | None, keys: list[str], column: str) -> pd.DataFrame:
@@ -188,7 +203,7 @@ def guide_frame(names: dict, frame: pd.DataFrame) -> pd.DataFrame:
         .reset_index(drop=True)
     )
     named["guide_name"] = named["guide_name"].fillna(named["guide_userid"])
-    named["audience_zh"] = named["audience"].map(lambda audience: AUDIENCE_ZH.get(audience, (audience,))[0])
+    named["audience_zh"] = [label_zh(a, r) for a, r in zip(named["audience"], named["reason"], strict=True)]
     named["reason_zh"] = [reason_zh(a, r) for a, r in zip(named["audience"], named["reason"], strict=True)]
     named["channel_zh"] = named["channel"].map(CHANNEL_ZH).fillna(named["channel"])
     return named[list(GUIDE_COLUMNS)].rename(columns=GUIDE_COLUMNS)

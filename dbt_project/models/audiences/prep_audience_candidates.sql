@@ -74,7 +74,7 @@ profile as (
 
 -- The order milestones (var order_milestones, seed 000 首单-3单-5单): order_push_3 pushes buyers below the
 -- first to it, order_push_5 those between the two to the second.
-{%- set first_milestone, habit_milestone = var('order_milestones') %}
+{%- set first_milestone, habit_milestone = siyu.order_milestones() %}
 
 rules as (
     select customer_id, 'first_order_nudge' as audience, 'fan who never bought (首单)' as reason
