@@ -101,6 +101,15 @@ def test_a_removed_var_in_a_settings_file_is_refused_with_what_replaced_it(tmp_p
         load_settings({"SIYU_CONFIG": str(config)})
 
 
+def test_a_var_siyu_does_not_have_is_refused_with_the_closest_name(tmp_path):
+    """GIVEN a settings file with a typo in a var name THEN loading it fails and names the var it meant,
+    instead of dbt receiving a var nothing reads (the brand's setting silently not applied)."""
+    config = tmp_path / "siyu.yml"
+    config.write_text("vars:\n  vip_top_shar: 0.1\n  rfm_window_days: 90\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"vip_top_shar is not a siyu dbt var \(did you mean vip_top_share\?\)"):
+        load_settings({"SIYU_CONFIG": str(config)})
+
+
 def dag_shapes(sources: str) -> dict:
     """Each DAG's schedule and the transform's Assets, parsed in a fresh process with SIYU_SOURCES set."""
     code = (

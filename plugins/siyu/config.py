@@ -89,6 +89,15 @@ def load_settings(environ: dict | None = None) -> Settings:
     return _load(config_path, stamp, environ.get("SIYU_SOURCES", ""), environ.get("SIYU_TIMEZONE", ""))
 
 
+@lru_cache(maxsize=1)
+def project_vars() -> frozenset[str]:
+    """The dbt vars dbt_project.yml declares: what a settings file may set."""
+    import yaml
+
+    project = Path(__file__).resolve().parents[2] / "dbt_project" / "dbt_project.yml"
+    return frozenset(yaml.safe_load(project.read_text(encoding="utf-8"))["vars"])
+
+
 @lru_cache(maxsize=8)
 def _load(config_path: str, stamp: int, sources_env: str, timezone_env: str) -> Settings:
     sources: tuple[str, ...] = ALL_SOURCES
@@ -115,6 +124,19 @@ def _load(config_path: str, stamp: int, sources_env: str, timezone_env: str) -> 
         if removed:
             raise ConfigError(
                 f"{path}: vars: " + "; ".join(f"{name} was removed: {REMOVED_VARS[name]}" for name in removed)
+            )
+        unknown_vars = sorted(set(dbt_vars) - project_vars())
+        if unknown_vars:  # a typo would otherwise be passed to dbt and change nothing
+            import difflib
+
+            def hint(name: str) -> str:
+                close = difflib.get_close_matches(name, project_vars(), 1)
+                return f" (did you mean {close[0]}?)" if close else ""
+
+            raise ConfigError(
+                f"{path}: vars: "
+                + "; ".join(f"{name} is not a siyu dbt var{hint(name)}" for name in unknown_vars)
+                + " (the vars are listed in dbt_project/dbt_project.yml and the README)"
             )
     if sources_env.strip():
         sources = _parse_sources(sources_env, "SIYU_SOURCES")
