@@ -24,7 +24,7 @@ cheapest way to honour that (docs/decisions.md).
 from __future__ import annotations
 
 from airflow.sdk import Asset, Param, dag, get_current_context, task
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from siyu.orchestration import (
     DEFAULT_ARGS,
@@ -73,7 +73,7 @@ def transform():
         from pathlib import Path
 
         from siyu.settings import lake_root
-        from siyu.transform import dbt_build, warehouse_path
+        from siyu.transform import LakeNotReady, dbt_build, warehouse_path
 
         context = get_current_context()
         days = sorted({event["day"] for event in announced(context) if event.get("day")})
@@ -81,13 +81,16 @@ def transform():
             print(f"raw data published for {', '.join(days)}")
         as_of = requested_as_of(context)
         truth = os.environ.get("SIYU_TRUTH_DIR")
-        result = dbt_build(
-            lake_root(),
-            warehouse_path(),
-            truth=Path(truth) if truth else None,
-            dbt_vars={"snapshot_date": as_of} if as_of else None,
-            skip_unchanged=not context["params"].get("rebuild"),
-        )
+        try:
+            result = dbt_build(
+                lake_root(),
+                warehouse_path(),
+                truth=Path(truth) if truth else None,
+                dbt_vars={"snapshot_date": as_of} if as_of else None,
+                skip_unchanged=not context["params"].get("rebuild"),
+            )
+        except LakeNotReady as not_ready:  # retrying cannot land data: fail now, saying what to run
+            raise AirflowFailException(str(not_ready)) from not_ready
         if not result.success:
             raise RuntimeError("dbt build failed:\n" + "\n".join(f"  - {f}" for f in result.failures))
         if result.skipped:

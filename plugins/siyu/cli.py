@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -96,6 +97,7 @@ def _build(args: argparse.Namespace) -> int:
             Path(args.warehouse) if args.warehouse else warehouse_path(),
             args.as_of,
             args.history_from,
+            quiet=True,
         )
     except LakeNotReady as not_ready:
         print(f"siyu build: {not_ready}", file=sys.stderr)
@@ -437,7 +439,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     # httpx logs every URL at INFO, access tokens included: keep secrets out of logs.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    return args.func(args)
+    from siyu.config import ConfigError
+
+    try:
+        return args.func(args)
+    except ConfigError as error:  # a brand's settings file or variables: what is wrong, not a traceback
+        print(f"siyu: {error}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `siyu sql ... | head` closed the pipe: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -732,13 +732,20 @@ def _share(entry: dict, files: dict[str, FileCount], drops: Path) -> None:
 
 
 def build_history(
-    lake: Path, warehouse: Path, as_of: date, history_from: date | None = None, truth: Path | None = None
+    lake: Path,
+    warehouse: Path,
+    as_of: date,
+    history_from: date | None = None,
+    truth: Path | None = None,
+    quiet: bool = False,
 ):
     """The daily history (segments, tags, KPIs) from `history_from` to `as_of`: a full-refresh build with
-    the brand's settings and this run's snapshot_date and segments_history_start."""
+    the brand's settings and this run's snapshot_date and segments_history_start. `quiet`: dbt's console
+    log shows only warnings and errors (its whole log is in dbt.log; siyu logs the progress)."""
     from siyu.transform import dbt_build
 
     dbt_vars = {"snapshot_date": as_of.isoformat()}
     if history_from is not None:
         dbt_vars["segments_history_start"] = history_from.isoformat()
-    return dbt_build(Path(lake), Path(warehouse), truth=truth, dbt_vars=dbt_vars, extra_args=["--full-refresh"])
+    extra_args = ["--full-refresh", *(["--log-level", "warn"] if quiet else [])]
+    return dbt_build(Path(lake), Path(warehouse), truth=truth, dbt_vars=dbt_vars, extra_args=extra_args)
