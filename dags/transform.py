@@ -13,7 +13,8 @@ cheapest way to honour that (docs/decisions.md).
   `snapshot_date`); empty = the day of the latest paid order. A failing model or test fails the task,
   naming each failure. When nothing the build reads changed since the last successful build (lake
   partitions, settings, dbt project, privacy files, activation sends: siyu.build_inputs) the build is
-  skipped and the log says so; param `rebuild` builds anyway.
+  skipped and the log says so; param `rebuild` builds anyway. dbt's unit tests are left out: they test
+  the SQL, in CI (`make test`); the data tests, which guard the day's data, run.
 - **report_identity_quality**: logs `marts.identity_quality` (customers, largest cluster, excluded
   values, and precision/recall/F1 when `SIYU_TRUTH_DIR` points at a generated world's truth).
 - **publish**: emits the mart Assets and one Asset per audience table, each event carrying the as-of
@@ -88,6 +89,8 @@ def transform():
                 truth=Path(truth) if truth else None,
                 dbt_vars={"snapshot_date": as_of} if as_of else None,
                 skip_unchanged=not context["params"].get("rebuild"),
+                # dbt's unit tests test the SQL and run in CI; the daily build keeps the data tests
+                unit_tests=False,
             )
         except LakeNotReady as not_ready:  # retrying cannot land data: fail now, saying what to run
             raise AirflowFailException(str(not_ready)) from not_ready

@@ -3,6 +3,7 @@ whole-project build whose inputs equal the last successful build's, and names wh
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from datetime import date
@@ -29,7 +30,8 @@ def built_twice(world_warehouse, small_world, tmp_path_factory):
     warehouse.parent.mkdir()
     shutil.copy(world_warehouse, warehouse)
     truth = small_world / "truth"
-    first = dbt_build(lake, warehouse, truth=truth, skip_unchanged=True)
+    first = dbt_build(lake, warehouse, truth=truth, skip_unchanged=True, unit_tests=False)  # as the DAG does
+    ran = json.loads((warehouse.parent / "dbt_target" / "run_results.json").read_text(encoding="utf-8"))
     built_at = warehouse.stat().st_mtime_ns
     records = []
     handler = logging.Handler()
@@ -51,6 +53,7 @@ def built_twice(world_warehouse, small_world, tmp_path_factory):
         "second": second,
         "unchanged_file": warehouse.stat().st_mtime_ns == built_at,
         "log": [record.getMessage() for record in records],
+        "first_nodes": [result["unique_id"].split(".")[0] for result in ran["results"]],
     }
 
 
@@ -99,3 +102,9 @@ def test_a_new_partition_new_settings_or_new_sends_are_named_as_changes(built_tw
     write_partition(lake, "shop", "orders", day, table, run_id="rerun", window=(day, day))
     after_pull = fingerprint(lake, warehouse, build_vars(built_twice), built_twice["truth"])
     assert "lake" in changed_since_last_build(warehouse, after_pull)
+
+
+def test_the_daily_build_runs_the_data_tests_and_leaves_the_unit_tests_to_ci(built_twice):
+    kinds = built_twice["first_nodes"]
+    assert kinds.count("test") > 100 and kinds.count("model") > 50
+    assert "unit_test" not in kinds

@@ -68,12 +68,14 @@ def dbt_build(
     extra_args: list[str] | None = None,
     dbt_vars: dict | None = None,
     skip_unchanged: bool = False,
+    unit_tests: bool = True,
 ) -> BuildResult:
     """Build (models and tests). DuckDB allows one writer per file, so this is the only writer.
     The brand's settings (siyu.config) become dbt vars; `dbt_vars` adds a run's own (e.g. snapshot_date).
     With `skip_unchanged`, a whole-project build whose inputs (siyu.build_inputs: lake partitions, settings,
     project, privacy files, activation sends) equal the last successful build's does nothing and returns
-    `skipped`."""
+    `skipped`. `unit_tests=False` leaves dbt's unit tests out (they test the SQL, which CI does; a daily run
+    keeps the data tests, which guard the day's data)."""
     import json
 
     import yaml
@@ -125,6 +127,8 @@ def dbt_build(
     # or any other option asks for work).
     whole = select is None and not extra_args
     inputs = _inputs(lake, warehouse, build_vars, truth) if whole else None
+    if not unit_tests:
+        args += ["--exclude-resource-type", "unit_test"]
     if skip_unchanged and inputs is not None:
         from siyu.build_inputs import changed_since_last_build, last_build_time
 
