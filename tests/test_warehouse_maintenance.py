@@ -7,7 +7,14 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from siyu.warehouse.maintenance import compact, delete_rows, drop_temporary_relations, residue, tables_with_column
+from siyu.warehouse.maintenance import (
+    compact,
+    compact_when_bloated,
+    delete_rows,
+    drop_temporary_relations,
+    residue,
+    tables_with_column,
+)
 
 HER, OTHER = "C00000000000000aa", "C00000000000000bb"
 HER_PHONE = "+8613912345678"
@@ -90,6 +97,28 @@ def test__compact__rewrites_the_file_with_live_rows_only(warehouse):
     assert _count(warehouse, "intermediate.int_identity_map") == 1
     assert _count(warehouse, "marts.messages") == 2
     assert residue(warehouse, {OTHER}) == {"intermediate.int_identity_map": 1, "marts.customer_merges": 1}
+
+
+def test__compact_when_bloated__only_when_much_of_the_file_is_free(warehouse):
+    # GIVEN a warehouse whose tables a build replaced: a big table written, then dropped (as dbt's
+    # create-and-swap of a table leaves the old one's blocks free)
+    assert compact_when_bloated(warehouse) is None, "a file with little free space is left alone"
+    with duckdb.connect(str(warehouse)) as connection:
+        connection.execute(
+            "create table marts.replaced as select range as n, md5(range::varchar) as s from range(500000)"
+        )
+        connection.execute("create table marts.written_after as select range as n from range(1000)")
+        connection.execute("checkpoint")
+        connection.execute("drop table marts.replaced")
+        connection.execute("checkpoint")
+
+    # WHEN a build ends and checks the file
+    sizes = compact_when_bloated(warehouse)
+
+    # THEN it was compacted to a fraction of its size, with every live table
+    assert sizes is not None and sizes[1] < sizes[0] / 2
+    assert compact_when_bloated(warehouse) is None
+    assert _count(warehouse, "intermediate.int_identity_map") == 2 and _count(warehouse, "marts.plain") == 1
 
 
 def test__tables_with_column_and_temporary_relations(warehouse):

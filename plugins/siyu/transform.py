@@ -149,6 +149,8 @@ def dbt_build(
     finally:
         _release_database()
     _drop_temporary_relations(Path(warehouse))
+    if result.success:
+        _compact_when_bloated(Path(warehouse))
     statuses: dict[str, int] = {}
     failures = []
     for node_result in result.result or []:  # models, tests and the on-run-start/end hooks
@@ -239,6 +241,20 @@ def _drop_temporary_relations(warehouse: Path) -> list[str]:
     if dropped:
         log.info("dbt build: dropped %d temporary relations dbt left: %s", len(dropped), ", ".join(dropped))
     return dropped
+
+
+def _compact_when_bloated(warehouse: Path) -> None:
+    """Give back the space a build freed when it is much of the file (siyu.warehouse.maintenance), so the
+    warehouse does not grow run after run. A failure to compact never fails the build."""
+    from siyu.warehouse.maintenance import compact_when_bloated
+
+    try:
+        sizes = compact_when_bloated(warehouse)
+    except Exception as error:  # another reader holds it, the disk is full: the next build tries again
+        log.warning("dbt build: did not compact %s: %s", warehouse, error)
+        return
+    if sizes:
+        log.info("dbt build: compacted the warehouse, %.0f MB -> %.0f MB", sizes[0] / 1e6, sizes[1] / 1e6)
 
 
 def _release_database() -> None:
