@@ -73,3 +73,22 @@
 {#- Spark reads the privacy files from shared storage, where siyu.privacy writes them; a Spark deployment
     creates them empty at setup (docs/privacy.md), so they always exist. -#}
 {% macro spark__file_exists(path) %}{{ return(true) }}{% endmacro %}
+
+{#- Integer division of two integers, rounded toward minus infinity as DuckDB's // (Spark's div truncates
+    toward zero: the same for the non-negative values siyu divides, unix milliseconds). -#}
+{% macro integer_divide(dividend, divisor) %}{{ return(adapter.dispatch('integer_divide', 'siyu')(dividend, divisor)) }}{% endmacro %}
+{% macro default__integer_divide(dividend, divisor) %}({{ dividend }} // {{ divisor }}){% endmacro %}
+{% macro spark__integer_divide(dividend, divisor) %}({{ dividend }} div {{ divisor }}){% endmacro %}
+
+{#- The values of a group joined into one string in ascending order of the value itself. dbt.listagg's order
+    by is ignored on Spark (dbt-spark warns and collects in any order), so Spark sorts the collected array. -#}
+{% macro sorted_listagg(measure, delimiter_text="','") %}{{ return(adapter.dispatch('sorted_listagg', 'siyu')(measure, delimiter_text)) }}{% endmacro %}
+{% macro default__sorted_listagg(measure, delimiter_text) %}{{ dbt.listagg(measure, delimiter_text, 'order by ' ~ measure) }}{% endmacro %}
+{% macro spark__sorted_listagg(measure, delimiter_text) %}array_join(array_sort(collect_list({{ measure }})), {{ delimiter_text }}){% endmacro %}
+
+{#- The incremental strategy of a model whose unique key is a whole partition (a day): DuckDB deletes the
+    key's rows and inserts them again; Spark (dbt-spark) overwrites the partitions the run writes, which
+    needs the model partitioned by that key (partition_by in its config, ignored on DuckDB). -#}
+{% macro incremental_strategy() %}{{ return(adapter.dispatch('incremental_strategy', 'siyu')()) }}{% endmacro %}
+{% macro default__incremental_strategy() %}{{ return('delete+insert') }}{% endmacro %}
+{% macro spark__incremental_strategy() %}{{ return('insert_overwrite') }}{% endmacro %}

@@ -25,7 +25,7 @@ previous_members as (
 ),
 {% else %}
     previous_members as (
-        select cast(null as varchar) as customer_id, cast(null as varchar) as audience
+        select cast(null as {{ dbt.type_string() }}) as customer_id, cast(null as {{ dbt.type_string() }}) as audience
         where 1 = 0
     ),
 {% endif %}

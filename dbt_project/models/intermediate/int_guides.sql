@@ -48,7 +48,7 @@ state_store as (
             guide_userid order by count(*) desc,
         {{ dbt.split_part('channel_state', "'_s'", 2) }}    ) as store_rank
     from relations
-    where channel_state like '%\_s%' escape '\'
+    where {{ dbt.position("'_s'", 'channel_state') }} > 0
     group by guide_userid, {{ dbt.split_part('channel_state', "'_s'", 2) }}
 ),
 

@@ -56,7 +56,7 @@ shared_phones as (
         select 'phone:' || {{ siyu.normalize_phone("'" ~ phone ~ "'") }} as node_key
         {{- " union all" if not loop.last }}
     {%- else %}
-        select cast(null as varchar) as node_key
+        select cast(null as {{ dbt.type_string() }}) as node_key
     {%- endfor %}
 ),
 
@@ -72,8 +72,8 @@ final as (
         case
             when links.strong_identifiers_linked > limits.link_limit
                 then
-                    'links ' || cast(links.strong_identifiers_linked as varchar)
-                    || ' strong identifiers (limit ' || cast(limits.link_limit as varchar) || ')'
+                    'links ' || cast(links.strong_identifiers_linked as {{ dbt.type_string() }})
+                    || ' strong identifiers (limit ' || cast(limits.link_limit as {{ dbt.type_string() }}) || ')'
             else 'a known store or staff phone (identity_shared_phones)'
         end as reason
     from links

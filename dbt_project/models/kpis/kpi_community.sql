@@ -73,7 +73,7 @@ membership as (
             as members_at_start,
         sum(case
             when
-                members.join_state like 'fx\_%' escape '\'
+                substr(members.join_state, 1, 3) = 'fx_'
                 and cast(members.joined_at as date) >= group_periods.period_start then 1
             else 0
         end) as fission_joins

@@ -20,7 +20,7 @@ node_sources as (
 ),
 
 sources_per_node as (
-    select node_key, {{ dbt.listagg('source_name', "','", 'order by source_name') }} as sources
+    select node_key, {{ siyu.sorted_listagg('source_name') }} as sources
     from node_sources
     group by node_key
 ),

@@ -32,7 +32,7 @@ online as (
         customer_nodes.customer_id,
         orders.created_at as ordered_at,
         orders.paid_at,
-        cast(null as varchar) as store_id,
+        cast(null as {{ dbt.type_string() }}) as store_id,
         -- A guide's share link names the guide; the shop's own daogou field when present.
         coalesce(orders.guide_userid, case when orders.source_channel = 'guide_share' then orders.source_ref end)
             as guide_userid,
@@ -73,7 +73,7 @@ in_store as (
         receipts.store_id,
         receipts.salesperson_userid as guide_userid,
         'store' as source_channel,
-        cast(null as varchar) as chat_id,
+        cast(null as {{ dbt.type_string() }}) as chat_id,
         'TRADE_SUCCESS' as order_status,
         receipts.gross_amount,
         receipts.refund_amount,

@@ -84,8 +84,8 @@ clv as (
     select
         'clv' as distribution,
         'all' as category,
-        cast(null as varchar) as label_zh,
-        cast(null as varchar) as label_en,
+        cast(null as {{ dbt.type_string() }}) as label_zh,
+        cast(null as {{ dbt.type_string() }}) as label_en,
         1 as category_order,
         count(*) as customers,
         cast(null as double) as mean_monetary,

@@ -19,25 +19,25 @@ guide_stores as (
 sales as (
     select
         guide_userid,
-        cast(date_trunc('month', paid_at) as date) as month_start,
+        cast({{ dbt.date_trunc('month', 'paid_at') }} as date) as month_start,
         count(order_id) as orders,
         sum(gross_amount) as gmv,
         count(distinct customer_id) as buyers
     from orders
     where is_paid and guide_userid is not null and paid_at is not null
-    group by guide_userid, cast(date_trunc('month', paid_at) as date)
+    group by guide_userid, cast({{ dbt.date_trunc('month', 'paid_at') }} as date)
 ),
 
 friends as (
     select
         guide_userid,
-        cast(date_trunc('month', added_at) as date) as month_start,
+        cast({{ dbt.date_trunc('month', 'added_at') }} as date) as month_start,
         count(external_userid) as friends_added,
         -- add_way 202: WeCom's code for a customer taken over from a guide who left (客户继承)
         sum(case when add_way = 202 then 1 else 0 end) as inherited
     from relations
     where guide_userid is not null and added_at is not null
-    group by guide_userid, cast(date_trunc('month', added_at) as date)
+    group by guide_userid, cast({{ dbt.date_trunc('month', 'added_at') }} as date)
 ),
 
 activity as (

@@ -1,7 +1,7 @@
 {{ config(
     materialized='incremental',
     unique_key='snapshot_date',
-    incremental_strategy='delete+insert',
+    incremental_strategy=siyu.incremental_strategy(),
     on_schema_change='fail'
 ) }}
 -- One row per day and customer: RFM (F per var rfm_frequency, F and M over var rfm_window_days), the

@@ -47,7 +47,7 @@ by_fission_poster as (
             and left(inviter.id_value, 24) = substring(group_members.join_state, 4)
     inner join customer_nodes as joined
         on {{ siyu.customer_node_is('joined', 'external_userid', 'group_members.member_id') }}
-    where group_members.member_type = 2 and group_members.join_state like 'fx\_%' escape '\'
+    where group_members.member_type = 2 and substr(group_members.join_state, 1, 3) = 'fx_'
 ),
 
 unioned as (

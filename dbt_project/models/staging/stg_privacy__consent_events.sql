@@ -6,8 +6,8 @@ with
 
 events as (
     select * from {{ siyu.privacy_relation('consent_events.parquet', {
-        'event_id': 'varchar', 'pseudonym': 'varchar', 'consent': 'varchar', 'event_at': 'timestamp',
-        'source': 'varchar',
+        'event_id': dbt.type_string(), 'pseudonym': dbt.type_string(), 'consent': dbt.type_string(), 'event_at': 'timestamp',
+        'source': dbt.type_string(),
     }) }} as recorded
 ),
 

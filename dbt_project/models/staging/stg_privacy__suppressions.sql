@@ -6,7 +6,7 @@ with
 
 suppressions as (
     select * from {{ siyu.privacy_relation('suppressions.parquet', {
-        'pseudonym': 'varchar', 'kind': 'varchar', 'request_id': 'varchar', 'key_fingerprint': 'varchar',
+        'pseudonym': dbt.type_string(), 'kind': dbt.type_string(), 'request_id': dbt.type_string(), 'key_fingerprint': dbt.type_string(),
     }) }} as listed
 ),
 

@@ -8,7 +8,7 @@ with
 
 {% if truth_dir %}
 source as (
-    select * from read_parquet('{{ truth_dir }}/identifiers.parquet')
+    select * from {{ siyu.read_parquet(truth_dir ~ '/identifiers.parquet') }}
 ),
 
 normalised as (
@@ -24,7 +24,7 @@ normalised as (
 ),
 {% else %}
     normalised as (
-        select cast(null as varchar) as id_type, cast(null as varchar) as id_value, cast(null as bigint) as person_id
+        select cast(null as {{ dbt.type_string() }}) as id_type, cast(null as {{ dbt.type_string() }}) as id_value, cast(null as bigint) as person_id
         where 1 = 0
     ),
 {% endif %}

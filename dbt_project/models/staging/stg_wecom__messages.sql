@@ -14,10 +14,10 @@ ranked as (
 final as (
     select
         msgid as message_id,
-        "from" as sender_id,
+        {{ adapter.quote('from') }} as sender_id,
         tolist as recipient_ids,
         nullif(roomid, '') as chat_id,
-        {{ siyu.from_unix_seconds('msgtime // 1000') }} as sent_at,
+        {{ siyu.from_unix_seconds(siyu.integer_divide('msgtime', 1000)) }} as sent_at,
         msgtype as message_type,
         content
     from ranked
