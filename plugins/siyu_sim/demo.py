@@ -163,6 +163,7 @@ SUMMARY_MODELS = (
     "clv_calibration",
     "kpi_triangle",
     "kpi_community",
+    "rpt_group_names",
     "audience_assignments",
     "audience_suppressions",
 )
@@ -179,6 +180,19 @@ def _read_summary(warehouse: Path) -> dict:
         frames = read_models(wh, SUMMARY_MODELS[1:])
         frames["identity_quality"] = identity_quality(wh)
     return frames
+
+
+def _fit(text: str, width: int) -> str:
+    """Text padded to a console width, Chinese characters counted as two columns."""
+    import unicodedata
+
+    shown, used = "", 0
+    for character in str(text):
+        size = 2 if unicodedata.east_asian_width(character) in "WF" else 1
+        if used + size > width:
+            break
+        shown, used = shown + character, used + size
+    return shown + " " * (width - used)
 
 
 def _none_if_missing(value):
@@ -222,11 +236,18 @@ def _kpis(frames: dict) -> dict:
     groups = community[(community["period_grain"] == "month") & (community["period_start"] == month)]
     counts = groups["grade"].value_counts(dropna=False)
     grades = sorted(counts.items(), key=lambda item: GRADE_ORDER.find(str(item[0])[:1]))
-    ranked = groups[groups["members"] > 0].sort_values(
-        ["community_gmv_factors", "gmv", "chat_id"], ascending=[False, False, True]
-    )
+    # Best and worst by the grade the KPIs give (S best), then GMV; named as the guides name the groups.
+    names = frames["rpt_group_names"]
+    named = groups[groups["members"] > 0].copy()
+    if names is not None:
+        named = named.merge(names[["chat_id", "group_name"]].drop_duplicates("chat_id"), on="chat_id", how="left")
+    else:
+        named["group_name"] = None
+    named["group_name"] = named["group_name"].fillna(named["chat_id"])
+    named["grade_rank"] = named["grade"].map(lambda grade: GRADE_ORDER.find(str(grade)[:1]) % len(GRADE_ORDER))
+    ranked = named.sort_values(["grade_rank", "gmv", "chat_id"], ascending=[True, False, True])
     ranked = [
-        (row.chat_id, int(row.members), _none_if_missing(row.activity_rate),
+        (row.group_name, int(row.members), _none_if_missing(row.activity_rate),
          _none_if_missing(row.visitor_pay_conversion), row.gmv, row.grade)
         for row in ranked.itertuples()
     ]  # fmt: skip
@@ -252,10 +273,10 @@ def _print_kpis(kpis: dict) -> None:
     print("  community grades this month: " + ", ".join(f"{grade} {count}" for grade, count in kpis["grades"]))
     for title, rows in (("best", kpis["best"]), ("worst", kpis["worst"])):
         print(f"  {title} communities (members, activity, pay conversion, GMV, grade)")
-        for chat_id, members, activity, conversion, gmv, grade in rows:
+        for name, members, activity, conversion, gmv, grade in rows:
             activity_text = "-" if activity is None else f"{activity:.0%}"
             conversion_text = "-" if conversion is None else f"{conversion:.0%}"
-            print(f"    {chat_id:<32} {members:>5} {activity_text:>5} {conversion_text:>5} {gmv:>10,.0f} {grade}")
+            print(f"    {_fit(name, 32)} {members:>5} {activity_text:>5} {conversion_text:>5} {gmv:>10,.0f} {grade}")
 
 
 def _audiences(frames: dict, exports: Path) -> tuple[list[tuple], dict]:
