@@ -115,7 +115,9 @@ def airflow(tmp_path_factory):
     )
 
     def tail() -> str:
-        return "airflow log tail:\n" + log_path.read_text(errors="replace")[-4000:]
+        standalone = root / "demo" / "logs" / "airflow_standalone.log"
+        own = standalone.read_text(errors="replace")[-3000:] if standalone.exists() else ""
+        return "siyu airflow:\n" + log_path.read_text(errors="replace")[-1500:] + "\nstandalone log tail:\n" + own
 
     api = AirflowApi(f"http://127.0.0.1:{port}", tail)
 

@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import secrets
 import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -423,6 +424,23 @@ def run_demo(scale: int, seed: int, data_dir: Path) -> int:
     return 0
 
 
+def _announce_when_up(process: subprocess.Popen, base_url: str, timeout: float = 900) -> None:
+    """Log once Airflow's API answers (or that the standalone stopped): the console's sign to open the UI."""
+    import httpx
+
+    began = time.monotonic()
+    while process.poll() is None and time.monotonic() - began < timeout:
+        try:
+            if httpx.get(f"{base_url}/api/v2/monitor/health", timeout=5).status_code == 200:
+                log.info("Airflow is up: %s (%.0f s)", base_url, time.monotonic() - began)
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(2)
+    if process.poll() is not None:
+        log.error("Airflow standalone stopped (exit %s): see its log under logs/", process.returncode)
+
+
 def world_ending(last_day: date, scale: int, seed: int) -> WorldSpec:
     """A year-long world whose last day is `last_day`, so the simulators' clock and the scheduler's agree."""
     days = WorldSpec(scale=scale, seed=seed).days
@@ -497,12 +515,18 @@ def run_airflow(
                 "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
                 # Naive dates (e.g. a backfill's from/to) read in the brand's time zone, not UTC.
                 "AIRFLOW__CORE__DEFAULT_TIMEZONE": load_settings().timezone,
+                # A signing key for the API's tokens as long as SHA-512 wants (the standalone's generated one
+                # is 24 bytes, and PyJWT warns on every token); new at each start, shared by its components.
+                "AIRFLOW__API_AUTH__JWT_SECRET": env.get("AIRFLOW__API_AUTH__JWT_SECRET") or secrets.token_hex(64),
             }
         )
         last_day = meta["start"] and (date.fromisoformat(meta["start"]) + timedelta(days=meta["days"] - 1))
+        logs = data_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        standalone_log = logs / "airflow_standalone.log"
         for line in (
             f"simulators at {sim.base_url}; the world's last day is {last_day} (yesterday)",
-            f"Airflow UI at {base_url} (Ctrl-C stops everything)",
+            f"Airflow UI at {base_url} (Ctrl-C stops everything); Airflow's own output: {standalone_log}",
             "transform and activate_audiences are unpaused: they run when the ingestion DAGs publish",
             "unpause ingest_wecom, ingest_shop and ingest_store (or Trigger each with 'unpause on trigger'):",
             f"  each ingests yesterday ({last_day}); for another day set the 'day' param when triggering",
@@ -519,8 +543,14 @@ def run_airflow(
         # it runs in its own process group, which is signalled as a whole.
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
-        process = subprocess.Popen([airflow, "standalone"], env=env, start_new_session=True)
+        # The standalone's components print thousands of lines (every task log, every scheduler loop): into
+        # a file, and the console says when the UI answers.
+        with standalone_log.open("a", encoding="utf-8") as output:
+            process = subprocess.Popen(
+                [airflow, "standalone"], env=env, start_new_session=True, stdout=output, stderr=subprocess.STDOUT
+            )
         try:
+            _announce_when_up(process, base_url)
             return process.wait()
         except KeyboardInterrupt:
             log.info("stopping Airflow (waiting for its components to exit)")
