@@ -9,11 +9,11 @@ import json
 import logging
 import os
 import re
+import secrets
 import shutil
 import signal
 import subprocess
 import sys
-import secrets
 import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
