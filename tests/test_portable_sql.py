@@ -24,8 +24,8 @@ FORMS: list[tuple[str, re.Pattern[str], str]] = [
     ("like ... escape", re.compile(r"\bescape\s+'", re.I), "siyu.like_literal_prefix or a macro"),
     ("// integer division", re.compile(r"(?<![:/'])//(?!/)"), "siyu.integer_divide"),
     ('"from" identifier', re.compile(r'"[A-Za-z_][A-Za-z0-9_]*"'), "adapter.quote('from')"),
-    ("read_parquet", re.compile(r"\bread_parquet\s*\(", re.I), "siyu.read_parquet"),
-    ("listagg", re.compile(r"\b(listagg|string_agg|group_concat)\s*\(", re.I), "dbt.listagg"),
+    ("read_parquet", re.compile(r"(?<!\.)\bread_parquet\s*\(", re.I), "siyu.read_parquet"),
+    ("listagg", re.compile(r"\b(listagg|string_agg|group_concat)\s*\(", re.I), "siyu.sorted_listagg"),
     ("delete+insert", re.compile(r"delete\+insert", re.I), "siyu.incremental_strategy()"),
     (":: cast", re.compile(r"::"), "cast(... as ...)"),
     ("list literal", re.compile(r"(?<![\w\)\]])\[\s*('|\d|\])"), "a dispatched macro (array(...) on Spark)"),
@@ -114,10 +114,25 @@ def test_unit_test_fixtures_use_no_duckdb_only_sql():
     assert not found, "DuckDB-only SQL in unit-test fixtures (issue 21):\n" + "\n".join(found)
 
 
+def test_hooks_and_seed_types_use_no_duckdb_only_sql():
+    """The on-run hooks of dbt_project.yml and the seeds' column_types are SQL the engine runs too."""
+    project = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())
+    found = []
+    for hook in ("on-run-start", "on-run-end"):
+        for number, statement in enumerate(project.get(hook) or [], start=1):
+            found += hits(statement, f"dbt_project.yml {hook}[{number}]")
+    for path in sorted((PROJECT_DIR / "seeds").rglob("*.yml")):
+        for seed in (yaml.safe_load(path.read_text()) or {}).get("seeds", []):
+            for column, data_type in (seed.get("config") or {}).get("column_types", {}).items():
+                found += hits(f"cast(x as {data_type})", f"{path.name} {seed['name']}.{column}")
+    assert not found, "DuckDB-only SQL in hooks or seed types (issue 21):\n" + "\n".join(found)
+
+
 @pytest.mark.parametrize(
     "line",
     [
         "cast(x as varchar)",
+        "{{ dbt.listagg('x', \"','\", 'order by x') }}",
         "where s like 'fx\\_%' escape '\\'",
         "msgtime // 1000",
         '"from" as sender_id',
@@ -147,6 +162,7 @@ def test_each_form_is_recognised(line):
         "{{ siyu.integer_divide('msgtime', 1000) }}",
         "cast('2025-01-01' as date) as snapshot_date",
         "{{ dbt.date_trunc('month', 'paid_at') }}",
+        "select * from {{ siyu.read_parquet(truth_dir ~ '/identifiers.parquet') }}",
         "coalesce(listed[1], x)",
         "'https://example.com/a' as url",
     ],

@@ -82,6 +82,6 @@
     {%- if reasons -%}
         '{{ reasons | join("; ") | replace("'", "''") }}'
     {%- else -%}
-        cast(null as varchar)
+        cast(null as {{ dbt.type_string() }})
     {%- endif -%}
 {% endmacro %}

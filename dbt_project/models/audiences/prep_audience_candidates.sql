@@ -83,7 +83,8 @@ rules as (
     union all
     select
         customer_id, 'order_push_3',
-        cast(lifetime_orders as {{ dbt.type_string() }}) || ' orders, active: push to {{ first_milestone }} ({{ first_milestone }}单)'
+        cast(lifetime_orders as {{ dbt.type_string() }})
+        || ' orders, active: push to {{ first_milestone }} ({{ first_milestone }}单)'
     from profile
     where
         lifetime_orders >= 1 and lifetime_orders < {{ first_milestone }}
@@ -91,7 +92,8 @@ rules as (
     union all
     select
         customer_id, 'order_push_5',
-        cast(lifetime_orders as {{ dbt.type_string() }}) || ' orders, active: push to {{ habit_milestone }} ({{ habit_milestone }}单)'
+        cast(lifetime_orders as {{ dbt.type_string() }})
+        || ' orders, active: push to {{ habit_milestone }} ({{ habit_milestone }}单)'
     from profile
     where
         lifetime_orders >= {{ first_milestone }} and lifetime_orders < {{ habit_milestone }}
@@ -110,7 +112,8 @@ rules as (
     where lifecycle_stage = 'maturity' and ladder_rung != 'koc' and rfm_segment = 'important_value'
     union all
     select
-        customer_id, 'vip_care', 'top ' || cast(cast({{ var('vip_top_share') }} * 100 as integer) as {{ dbt.type_string() }})
+        customer_id, 'vip_care',
+        'top ' || cast(cast({{ var('vip_top_share') }} * 100 as integer) as {{ dbt.type_string() }})
         || '% of buyers by net spend'
     from profile
     where lifetime_orders > 0 and monetary > 0 and monetary_rank_share <= {{ var('vip_top_share') }}

@@ -27,7 +27,9 @@ final as (
         daily.r_score,
         daily.f_score,
         daily.m_score,
-        cast(daily.r_score as {{ dbt.type_string() }}) || cast(daily.f_score as {{ dbt.type_string() }}) || cast(daily.m_score as {{ dbt.type_string() }})
+        cast(daily.r_score as {{ dbt.type_string() }})
+        || cast(daily.f_score as {{ dbt.type_string() }})
+        || cast(daily.m_score as {{ dbt.type_string() }})
             as rfm_score,
         daily.rfm_segment,
         segments.segment_zh,

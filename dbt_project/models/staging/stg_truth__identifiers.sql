@@ -24,7 +24,10 @@ normalised as (
 ),
 {% else %}
     normalised as (
-        select cast(null as {{ dbt.type_string() }}) as id_type, cast(null as {{ dbt.type_string() }}) as id_value, cast(null as bigint) as person_id
+        select
+            cast(null as {{ dbt.type_string() }}) as id_type,
+            cast(null as {{ dbt.type_string() }}) as id_value,
+            cast(null as bigint) as person_id
         where 1 = 0
     ),
 {% endif %}
