@@ -108,7 +108,9 @@ def read(warehouse: Path, sql: str) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def fitted(warehouse) -> pd.DataFrame:
     """customer_clv as of the end of the 39-week calibration period, horizon 39 weeks."""
-    build(warehouse, "prep_clv_inputs customer_clv", {"snapshot_date": CALIBRATION_END, "clv_horizon_days": 273})
+    build(
+        warehouse, "prep_clv_inputs clv_fits customer_clv", {"snapshot_date": CALIBRATION_END, "clv_horizon_days": 273}
+    )
     return read(warehouse, "select * from marts.customer_clv order by customer_id")
 
 
@@ -183,6 +185,27 @@ def test_customer_clv_scores_survival_and_spend_as_the_published_models(fitted):
     )
 
 
+def test_a_daily_build_scores_with_the_last_fit_until_it_is_due_again(warehouse, fitted):
+    """Issue 22: a fit costs seconds, a day moves no parameter. Built again 3 days after the fit, customer_clv
+    scores the same buyers with the same parameters and no fit is added; 7 days after (var clv_refit_days),
+    the models are fitted again on that day's summary."""
+    three_days_on = "1997-10-03"
+    build(warehouse, "prep_clv_inputs clv_fits customer_clv", {"snapshot_date": three_days_on, "clv_horizon_days": 273})
+    fits = read(warehouse, "select * from marts.clv_fits order by fit_number")
+    later = read(warehouse, "select * from marts.customer_clv order by customer_id")
+    assert len(fits) == 1 and str(fits["fitted_as_of"].iloc[0].date()) == CALIBRATION_END
+    assert later["bgnbd_r"].iloc[0] == fitted["bgnbd_r"].iloc[0] == fits["bgnbd_r"].iloc[0]
+    # Scored as of the later day: T grew by 3 days, so the forecasts moved with it.
+    assert (later["t"] - fitted["t"]).eq(3).all()
+    assert not np.allclose(later["probability_alive"], fitted["probability_alive"])
+
+    build(warehouse, "prep_clv_inputs clv_fits customer_clv", {"snapshot_date": "1997-10-07", "clv_horizon_days": 273})
+    fits = read(warehouse, "select * from marts.clv_fits order by fit_number")
+    assert fits["fit_number"].tolist() == [1, 2]
+    assert fits["refit_reason"].iloc[1].startswith("7 days since the last fit")
+    assert fits["bgnbd_r"].iloc[1] != fits["bgnbd_r"].iloc[0]
+
+
 def test_clv_calibration_reproduces_the_cdnow_holdout(warehouse, transactions):
     """FHL 2005 figure 4: fitted on weeks 1-39, expected vs actual repeat purchase days in weeks 40-78 by
     calibration frequency. Actual numbers are counted here from CDNOW_master; expected ones come from
@@ -192,7 +215,7 @@ def test_clv_calibration_reproduces_the_cdnow_holdout(warehouse, transactions):
 
     build(
         warehouse,
-        "prep_clv_calibration_inputs clv_calibration",
+        "prep_clv_inputs clv_fits prep_clv_calibration_inputs clv_calibration",
         {"snapshot_date": HOLDOUT_END, "clv_holdout_days": 273},
     )
     mart = read(warehouse, "select * from marts.clv_calibration order by bucket_order")

@@ -5,6 +5,8 @@ overall, the mean repeat purchase days customers made in the holdout (calibratio
 the mean the model expected for them over the holdout's length.
 
 One row per frequency bucket with customers, plus one row 'all'. Empty when too few buyers (as customer_clv).
+Computed again when clv_fits fits again (the same schedule: var clv_refit_days, clv_refit_change, a full
+refresh); otherwise the previous table stands (fit_number says which fit's day it follows).
 """
 
 import logging
@@ -16,18 +18,34 @@ log = logging.getLogger("siyu.clv")
 TYPED = ("cast(frequency_bucket as varchar) as frequency_bucket, cast(bucket_order as integer) as bucket_order, "
          "cast(customers as bigint) as customers, cast(actual_repeat_purchases as double) as actual_repeat_purchases, "
          "cast(expected_repeat_purchases as double) as expected_repeat_purchases, "
-         "cast(calibration_end as date) as calibration_end, cast(holdout_end as date) as holdout_end")
+         "cast(calibration_end as date) as calibration_end, cast(holdout_end as date) as holdout_end, "
+         "cast(fit_number as bigint) as fit_number")
+
+
+def _previous(session, relation: str) -> pd.DataFrame | None:
+    """The table as the last build left it, None when there is none (or it predates fit_number)."""
+    try:
+        previous = session.sql(f"select * from {relation}").df()
+    except Exception:  # first build: the relation does not exist yet
+        return None
+    return previous if "fit_number" in previous.columns else None  # a table from before fit_number
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
     from siyu import clv
 
-    inputs = dbt.ref("prep_clv_calibration_inputs").df()
     empty = pd.DataFrame({c: pd.Series(dtype=t) for c, t in [
         ("frequency_bucket", str), ("bucket_order", "int32"), ("customers", "int64"),
         ("actual_repeat_purchases", float), ("expected_repeat_purchases", float),
-        ("calibration_end", "datetime64[us]"), ("holdout_end", "datetime64[us]")]})
+        ("calibration_end", "datetime64[us]"), ("holdout_end", "datetime64[us]"), ("fit_number", "int64")]})
+    fits = dbt.ref("clv_fits").df()
+    fit_number = int(fits["fit_number"].max()) if len(fits) else 0
+    previous = _previous(session, str(dbt.this))
+    if fit_number and previous is not None and len(previous) and set(previous["fit_number"]) == {fit_number}:
+        log.info("clv_calibration: follows fit %d, as before: kept", fit_number)
+        return session.from_df(previous[list(empty.columns)]).project(TYPED)
+    inputs = dbt.ref("prep_clv_calibration_inputs").df()
     # The least data a fit is trusted on (vars clv_min_buyers, clv_min_repeat_buyers, clv_min_observed_buyers,
     # through the yml config; each a direct argument of int(), where dbt's parser finds the config.get call).
     min_buyers = int(dbt.config.get("clv_min_buyers", 50))
@@ -47,6 +65,7 @@ def model(dbt, session):
     result = clv.calibration(inputs, inputs["holdout_purchases"], float((holdout_end - calibration_end).days))
     result["calibration_end"] = calibration_end
     result["holdout_end"] = holdout_end
+    result["fit_number"] = fit_number
     log.info("clv_calibration: %d buyers up to %s, holdout to %s", len(inputs), calibration_end.date(),
              holdout_end.date())
     calibrated = session.from_df(result[list(empty.columns)])

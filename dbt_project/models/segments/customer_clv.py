@@ -1,6 +1,8 @@
 """Predicted lifetime value per buyer (domain.md §3): BG/NBD for purchases and survival, Gamma-Gamma for
 spend per purchase, fitted by siyu.clv on prep_clv_inputs (days) with pymc-marketing (BetaGeoModel and
-GammaGammaModel, flat priors, MAP: the maximum-likelihood fit).
+GammaGammaModel, flat priors, MAP: the maximum-likelihood fit). The fit is clv_fits' latest (it fits again
+every var clv_refit_days, when the buyers change by var clv_refit_change, and on a full refresh); every
+build scores today's buyers at its parameters.
 
 Columns: expected purchases and expected value over var clv_horizon_days, the probability of being alive
 at the snapshot date, and the fitted parameters with each model's log-likelihood at full precision (the
@@ -47,12 +49,18 @@ def model(dbt, session):
         log.warning("customer_clv: %d buyers, too few to fit; the table is empty", len(inputs))
         return empty
 
+    # The latest fit's parameters (clv_fits decides when to fit again), scored on today's buyers.
+    fits = dbt.ref("clv_fits").df()
+    if fits.empty:
+        log.warning("customer_clv: no fit (clv_fits); the table is empty")
+        return empty
+    latest = fits.sort_values("fit_number").iloc[-1]
     started = time.perf_counter()
-    purchases, spend = clv.fit(inputs)
+    purchases, spend = clv.at_parameters(inputs, latest.to_dict())
     result = pd.concat([inputs, clv.score(inputs, purchases, spend, horizon)], axis=1)
     result["horizon_days"] = horizon
-    for name, value in clv.parameters(purchases, spend).items():
-        result[name] = value
-    log.info("customer_clv: fitted %d buyers (%d repeat) in %.1fs", len(inputs), spend.customers,
-             time.perf_counter() - started)
+    for name in PARAMETERS:
+        result[name] = float(latest[name])
+    log.info("customer_clv: scored %d buyers with the fit of %s in %.1fs", len(inputs),
+             pd.Timestamp(latest["fitted_as_of"]).date(), time.perf_counter() - started)
     return result[list(empty.columns)]

@@ -9,8 +9,12 @@ summary as (
     {{ siyu.clv_summary(siyu.snapshot_date()) }}
 ),
 
+-- The day the summary is as of, on every row: clv_fits decides from it whether to fit again.
 final as (
-    select * from summary
+    select
+        summary.*,
+        {{ siyu.snapshot_date() }} as as_of
+    from summary
 )
 
 select * from final
