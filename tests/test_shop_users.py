@@ -82,3 +82,38 @@ def test_a_buyer_is_asked_again_after_the_refresh_period(sim, tmp_path, buyers):
     later, landed = pull(sim, lake, DAY + timedelta(days=shop.USERS_REFRESH_DAYS + 1), buyers[:1])
     # The day-0 lookup is now older than the refresh period; the day-30 partition holds no row for her.
     assert later == 1 and landed == {buyers[0]}
+
+
+def test_the_days_scheduled_pull_after_a_history_pull_keeps_the_history(sim, tmp_path):
+    """README: a brand gives the shop its history (conf start/end) on its first day, and the day's scheduled
+    run (or a retry) then pulls the same day. Both land in the run day's partition: the second must add the
+    day's state to the year, not replace a year of orders and buyers with one day's."""
+    lake = tmp_path / "lake"
+    state = sim.sims.state
+    last_day = date.fromisoformat(state.meta["start"]) + timedelta(
+        days=(state.meta["end_ts"] - state.meta["start_ts"]) // 86_400 - 1
+    )
+    run = RunDay(last_day, "history")
+    with client_for(sim) as client:
+        # GIVEN the year pulled by a history run
+        history = shop.pull_orders(client, lake, run, window=(state.meta["start_ts"], state.meta["end_ts"] - 1))
+        year = pq.read_table(lake / "raw/shop/orders" / f"dt={last_day}").column("tid").to_pylist()
+        buyers = sorted(
+            {
+                b
+                for b in pq.read_table(lake / "raw/shop/orders" / f"dt={last_day}").column("yz_open_id").to_pylist()
+                if b
+            }
+        )[:5]
+        shop.pull_users(client, lake, run, buyers)
+        # WHEN the scheduled run of the same day pulls its own window (the day and the lookback)
+        shop.pull_orders(client, lake, RunDay(last_day, "scheduled"))
+        shop.pull_users(client, lake, RunDay(last_day, "scheduled"), buyers[:1])
+        # (what the day's window alone brings, into a lake of its own)
+        daily = shop.pull_orders(client, tmp_path / "day-only", RunDay(last_day, "scheduled"))
+    after = pq.read_table(lake / "raw/shop/orders" / f"dt={last_day}").column("tid").to_pylist()
+    users = pq.read_table(lake / "raw/shop/users" / f"dt={last_day}").column("yz_open_id").to_pylist()
+    # THEN every order of the year is still there, once, and every buyer looked up
+    assert 0 < daily["orders"] and history["orders"] > 10 * daily["orders"]
+    assert sorted(after) == sorted(year) and len(set(after)) == len(after)
+    assert sorted(users) == buyers

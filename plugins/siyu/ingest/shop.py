@@ -3,17 +3,19 @@ refunds, and the buyers' account links (users.info.query)."""
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import date, timedelta
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from siyu.config import SHOP_LOOKBACK_DAYS
 from siyu.connectors.youzan import YouzanClient, parse
 from siyu.ingest.run_day import RunDay
-from siyu.lake import table_from_rows, write_partition
+from siyu.lake import MANIFEST, partition_dir, table_from_rows, write_partition
 
 log = logging.getLogger(__name__)
 SOURCE = "shop"
@@ -84,6 +86,45 @@ SCHEMAS = {
 ENTITIES = tuple(SCHEMAS)
 
 
+# What identifies a row of each entity: a later pull of the same day replaces the rows it brings again.
+KEYS = {"orders": "tid", "order_items": "tid", "refunds": "tid", "users": "yz_open_id"}
+
+
+def _with_earlier_pulls(lake: Path, entity: str, dt: str, table: pa.Table, window: tuple) -> tuple[pa.Table, tuple]:
+    """This pull's rows plus the rows an earlier pull landed in the same day's partition that this one did
+    not bring again (by KEYS: an order it pulled again comes in its new state, with its new lines and
+    refunds), and the two windows joined. A history pull (conf start/end: a year) lands in the run day's
+    partition; the day's scheduled run, a retry or a rerun then adds to it instead of replacing a year of
+    orders and buyers with one day's."""
+    folder = partition_dir(lake, "raw", SOURCE, entity, dt)
+    path = folder / "part-0.parquet"
+    if not path.exists():
+        return table, window
+    earlier = pq.read_table(path)
+    earlier = earlier.select([name for name in table.schema.names]).cast(table.schema)
+    key = KEYS[entity]
+    kept = earlier.filter(pc.invert(pc.is_in(earlier[key], value_set=table[key])))
+    try:
+        landed = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["window"]
+        window = (
+            min(str(landed["start"]), str(window[0]), key=_number),
+            max(str(landed["end"]), str(window[1]), key=_number),
+        )
+    except (OSError, ValueError, KeyError):
+        pass
+    if kept.num_rows:
+        log.info("shop: %s %s keeps %d rows an earlier pull of the day landed", entity, dt, kept.num_rows)
+    return pa.concat_tables([kept, table]), window
+
+
+def _number(value: str):
+    """A window bound as landed: unix seconds as text, or a date; numbers compare as numbers."""
+    try:
+        return (0, float(value))
+    except ValueError:
+        return (1, value)
+
+
 def pull_orders(
     client: YouzanClient,
     lake: Path,
@@ -92,7 +133,8 @@ def pull_orders(
     lookback_days: int = SHOP_LOOKBACK_DAYS,
 ) -> dict[str, int]:
     """Orders updated in [run day - lookback, end of run day] (or an explicit backfill window), into the
-    run day's partition; each order once, with its latest state."""
+    run day's partition; each order once, with its latest state. Orders an earlier pull of the same day
+    landed and this one did not see again are kept (_with_earlier_pulls)."""
     start, end = window or (run.start_ts - lookback_days * 86_400, run.end_ts - 1)
     orders, items, refunds = {}, {}, {}
     for full in client.orders_updated(start, end):
@@ -119,15 +161,12 @@ def pull_orders(
         ("order_items", [r for v in items.values() for r in v]),
         ("refunds", [r for v in refunds.values() for r in v]),
     ):
-        counts[entity] = write_partition(
-            lake,
-            SOURCE,
-            entity,
-            run.dt,
-            table_from_rows(SCHEMAS[entity], rows),
-            run_id=run.run_id,
-            window=(str(start), str(end)),
-        )["rows"]
+        table, landed_window = _with_earlier_pulls(
+            lake, entity, run.dt, table_from_rows(SCHEMAS[entity], rows), (str(start), str(end))
+        )
+        counts[entity] = write_partition(lake, SOURCE, entity, run.dt, table, run_id=run.run_id, window=landed_window)[
+            "rows"
+        ]
     return counts
 
 
@@ -177,9 +216,10 @@ def pull_users(
                     "weixin_open_id": user.get("platform_info", {}).get("weixin_open_id") or None,
                 }
             )
-    manifest = write_partition(
-        lake, SOURCE, "users", run.dt, table_from_rows(SCHEMAS["users"], users), run_id=run.run_id, window=run.window()
+    table, landed_window = _with_earlier_pulls(
+        lake, "users", run.dt, table_from_rows(SCHEMAS["users"], users), run.window()
     )
+    manifest = write_partition(lake, SOURCE, "users", run.dt, table, run_id=run.run_id, window=landed_window)
     return {"users": manifest["rows"], "users_known": len(known)}
 
 
