@@ -1,8 +1,10 @@
 """Late data against the incremental customer_segments_daily (issue 22).
 
-Days up to STORED_UNTIL are stored incrementally. Then three things land on LANDS_ON that belong to days
-already stored: a till receipt sold on SOLD_ON (the till was offline), a shop order paid on SOLD_ON (the
-pull that should have seen it failed) and a full refund of a shop order paid before STORED_UNTIL. The next
+Days up to STORED_UNTIL are stored incrementally. Then three things arrive on LANDS_ON that belong to days
+already stored, each by the path a brand's data takes: a till file of SOLD_ON that a vendor sends late
+(UTF-8 with a byte-order mark, CRLF, as Excel writes it), loaded by the store ingestion into SOLD_ON's
+partition; a shop order paid on SOLD_ON that the pull of LANDS_ON brings (the pull that should have seen
+it failed); and a full refund, on LANDS_ON, of a shop order paid before STORED_UNTIL. The next
 incremental run (to LATER) must revise the days they belong to: its table equals a full refresh of the
 same lake, and each of the three customers' days changed from the day of the purchase on."""
 
@@ -10,12 +12,16 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import date
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from siyu.connectors.store_files import SCHEMAS as FILE_SCHEMAS
+from siyu.ingest.run_day import RunDay
+from siyu.ingest.store import ingest_files
 from siyu.lake import write_partition
 from siyu.transform import dbt_build
 
@@ -99,28 +105,27 @@ def late_data(world_warehouse, tmp_path_factory):
     build(lake, incremental, STORED_UNTIL, "--full-refresh")
 
     receipt_customer, card = never_bought_with(incremental, "member_card")
-    add_rows(
-        lake,
-        "store",
-        "pos_lines",
-        [
-            {
-                "receipt_no": "S0001-late-1",
-                "line_no": "1",
-                "store_id": "S0001",
-                "sold_at": f"{SOLD_ON} 15:00:00",
-                "card_no": card,
-                "phone": "",
-                "salesperson": "",
-                "sku": "SKU-00001",
-                "category": "护肤",
-                "qty": "1",
-                "unit_price": "300.00",
-                "amount": "300.00",
-                "file": f"pos_S0001_{SOLD_ON}.csv",
-            }
-        ],
-    )
+    # The vendor's late file beside the drops already loaded; the store ingestion of LANDS_ON loads it.
+    drops = root / "drops"
+    shutil.copytree(world_warehouse.parents[1] / "drops", drops)
+    line = {"receipt_no": "S0001-late-1", "line_no": "1", "store_id": "S0001", "sold_at": f"{SOLD_ON} 15:00:00"}
+    line |= {"card_no": card, "phone": "", "salesperson": "", "sku": "SKU-00001", "category": "护肤"}
+    line |= {"qty": "1", "unit_price": "300.00", "amount": "300.00"}
+    # The vendor re-sends the day's file with the receipt it left out: the day's lines, then the new one.
+    original = (drops / "pos" / "S0001" / f"pos_S0001_{SOLD_ON}.csv").read_bytes()
+    try:
+        day_file = original.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        day_file = original.decode("gb18030")
+    header = list(FILE_SCHEMAS["pos"])
+    text = day_file.rstrip("\r\n").replace("\r\n", "\n").replace("\n", "\r\n")
+    text += "\r\n" + ",".join(line[column] for column in header) + "\r\n"
+    (drops / "pos" / "S0001" / f"pos_S0001_{SOLD_ON}_resend.csv").write_bytes(text.encode("utf-8-sig"))
+    ingest_files(drops, lake, RunDay(date.fromisoformat(LANDS_ON), "late-store"))
+    landed = pq.read_table(lake / "raw" / "store" / "pos_lines" / f"dt={SOLD_ON}" / "part-0.parquet")
+    receipts = landed.column("receipt_no").to_pylist()
+    assert "S0001-late-1" in receipts, "the store ingestion files it under its day"
+    assert sum(receipt.startswith("S0001-") and receipt != "S0001-late-1" for receipt in receipts) > 0
 
     order_customer, account = never_bought_with(incremental, "yz_open_id")
     paid = f"{SOLD_ON} 11:00:00"

@@ -20,7 +20,7 @@ customer_nodes as (
 ),
 
 refunds_per_order as (
-    select order_id, sum(refund_amount) as refund_amount, max(refunded_at) as refunded_at, max(landed_on) as landed_on
+    select order_id, sum(refund_amount) as refund_amount, max(refunded_at) as refunded_at
     from refunds
     group by order_id
 ),
@@ -41,8 +41,7 @@ online as (
         orders.order_status,
         case when orders.paid_at is not null then orders.paid_amount else 0 end as gross_amount,
         coalesce(refunds_per_order.refund_amount, 0) as refund_amount,
-        refunds_per_order.refunded_at,
-        greatest(orders.landed_on, coalesce(refunds_per_order.landed_on, orders.landed_on)) as landed_on
+        refunds_per_order.refunded_at
     from orders
     left join refunds_per_order on orders.order_id = refunds_per_order.order_id
     left join customer_nodes on {{ siyu.customer_node_is('customer_nodes', 'yz_open_id', 'orders.yz_open_id') }}
@@ -57,8 +56,7 @@ receipts as (
         min(phone_e164) as phone_e164,
         min(salesperson_userid) as salesperson_userid,
         sum(case when amount > 0 then amount else 0 end) as gross_amount,
-        -sum(case when amount < 0 then amount else 0 end) as refund_amount,
-        max(landed_on) as landed_on
+        -sum(case when amount < 0 then amount else 0 end) as refund_amount
     from pos_lines
     group by receipt_id
 ),
@@ -77,8 +75,7 @@ in_store as (
         'TRADE_SUCCESS' as order_status,
         receipts.gross_amount,
         receipts.refund_amount,
-        case when receipts.refund_amount > 0 then receipts.sold_at end as refunded_at,
-        receipts.landed_on
+        case when receipts.refund_amount > 0 then receipts.sold_at end as refunded_at
     from receipts
     left join customer_nodes as by_card on {{ siyu.customer_node_is('by_card', 'member_card', 'receipts.member_card') }}
     left join customer_nodes as by_phone on {{ siyu.customer_node_is('by_phone', 'phone', 'receipts.phone_e164') }}

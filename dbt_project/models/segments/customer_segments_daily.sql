@@ -29,44 +29,88 @@ connections as (
     select * from {{ ref('prep_customer_connections') }}
 ),
 
--- Every order, wholly refunded ones too, with the lake day its current state landed on: what tells an
--- incremental run which stored days late data changed (read only by an incremental run).
-all_orders as (  -- noqa: ST03
-    select * from {{ ref('fct_orders') }}
+{% if is_incremental() -%}
+-- Late data: an order, a refund or a till receipt that arrives after its days were stored (a till that
+-- was offline, a pull that failed, a refund weeks later) shows as a stored day whose purchases no longer
+-- add up. Per stored day, within var segments_revision_max_days of the last one, the stored rows' lifetime
+-- orders and RFM monetary summed over customers are compared with the same sums from the orders as they
+-- are now; the first day that differs is recomputed with every day after it.
+stored_days as (
+    select
+        snapshot_date,
+        sum(lifetime_orders) as purchases,
+        sum(monetary) as monetary
+    from {{ this }}
+    where
+        snapshot_date >= (
+            select cast({{ dbt.dateadd('day', -var('segments_revision_max_days'), 'max(snapshot_date)') }} as date)
+            from {{ this }}
+        )
+    group by snapshot_date
 ),
+
+-- Each purchase counts from the day both it and its customer exist (as customer_days below), and its
+-- amount leaves the RFM window var rfm_window_days after it was paid.
+purchase_counted as (
+    select
+        orders.paid_on,
+        orders.net_amount,
+        greatest(orders.paid_on, coalesce(connections.connected_on, orders.paid_on)) as counted_from
+    from orders
+    inner join connections on orders.customer_id = connections.customer_id
+),
+
+purchase_changes as (
+    select counted_from as changed_on, 1 as purchases, net_amount as monetary
+    from purchase_counted
+    {%- if var('rfm_window_days') is not none %}
+    union all
+    select
+        cast({{ dbt.dateadd('day', var('rfm_window_days'), 'paid_on') }} as date) as changed_on,
+        0 as purchases,
+        -net_amount as monetary
+    from purchase_counted
+    where cast({{ dbt.dateadd('day', var('rfm_window_days'), 'paid_on') }} as date) > counted_from
+    {%- endif %}
+),
+
+changes_by_day as (
+    select changed_on, sum(purchases) as purchases, sum(monetary) as monetary
+    from purchase_changes
+    group by changed_on
+),
+
+expected_days as (
+    select
+        stored_days.snapshot_date,
+        coalesce(sum(changes_by_day.purchases), 0) as purchases,
+        coalesce(sum(changes_by_day.monetary), 0) as monetary
+    from stored_days
+    left join changes_by_day on changes_by_day.changed_on <= stored_days.snapshot_date
+    group by stored_days.snapshot_date
+),
+
+first_changed_day as (
+    select min(stored_days.snapshot_date) as snapshot_date
+    from stored_days
+    inner join expected_days on stored_days.snapshot_date = expected_days.snapshot_date
+    where
+        coalesce(stored_days.purchases, 0) != expected_days.purchases
+        or coalesce(stored_days.monetary, 0) != expected_days.monetary
+),
+{%- endif %}
 
 -- noqa: disable=LT02
 bounds as (
     select
         {% if is_incremental() -%}
         -- The snapshot day itself is always recomputed (its rows replaced whole: delete+insert by day), so a
-        -- rerun after identity changed leaves no customer id of the day behind. Late data revises history:
-        -- an order, refund or receipt whose current state landed after the last stored day and was paid on a
-        -- stored day recomputes the days from its payment on, back at most var segments_revision_max_days
-        -- (older late data waits for a full refresh) and never before the first stored day.
+        -- rerun after identity changed leaves no customer id of the day behind; late data recomputes from
+        -- the first stored day it changed (first_changed_day).
         least(
             (select cast({{ dbt.dateadd('day', 1, 'max(snapshot_date)') }} as date) from {{ this }}),
             {{ siyu.snapshot_date() }},
-            coalesce(
-                (
-                    select
-                        greatest(
-                            min(cast(all_orders.paid_at as date)),
-                            stored.first_stored,
-                            cast({{ dbt.dateadd('day', -var('segments_revision_max_days'), 'stored.last_stored') }} as date)
-                        )
-                    from all_orders
-                    cross join (
-                        select min(snapshot_date) as first_stored, max(snapshot_date) as last_stored from {{ this }}
-                    ) as stored
-                    where
-                        all_orders.paid_at is not null
-                        and all_orders.landed_on > stored.last_stored
-                        and cast(all_orders.paid_at as date) <= stored.last_stored
-                    group by stored.first_stored, stored.last_stored
-                ),
-                {{ siyu.snapshot_date() }}
-            )
+            coalesce((select snapshot_date from first_changed_day), {{ siyu.snapshot_date() }})
         ) as first_day,
         {%- elif var('segments_history_start') -%}
         cast('{{ var("segments_history_start") }}' as date) as first_day,

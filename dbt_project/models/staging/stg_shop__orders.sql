@@ -11,10 +11,7 @@ source as (
 ranked as (
     select
         *,
-        row_number() over (partition by tid order by update_time desc, dt desc) as version_rank,
-        -- The first lake day on which the order was paid as it is now (a later pull of an unchanged payment,
-        -- for a shipment or a completion, does not make it new): what the daily segments revise from.
-        min(dt) over (partition by tid, pay_time, payment) as landed_on
+        row_number() over (partition by tid order by update_time desc, dt desc) as version_rank
     from source
 ),
 
@@ -39,8 +36,7 @@ final as (
         nullif(source_channel, '') as source_channel,
         nullif(source_ref, '') as source_ref,
         nullif(daogou, '') as guide_userid,
-        wx_entrance,
-        landed_on
+        wx_entrance
     from ranked
     where version_rank = 1
 )

@@ -10,9 +10,7 @@ source as (
 ranked as (
     select
         *,
-        row_number() over (partition by refund_id order by dt desc) as pull_rank,
-        -- The first lake day on which the refund appeared as it is now.
-        min(dt) over (partition by refund_id, refund_fee, refund_state) as landed_on
+        row_number() over (partition by refund_id order by dt desc) as pull_rank
     from source
 ),
 
@@ -23,8 +21,7 @@ final as (
         cast(refund_fee as decimal(18, 2)) as refund_amount,
         refund_state,
         -- Youzan writes Beijing time; every siyu timestamp is local to the brand (var timezone).
-        {{ siyu.from_source_local_time("cast(nullif(refund_time, '') as timestamp)", youzan_zone) }} as refunded_at,
-        landed_on
+        {{ siyu.from_source_local_time("cast(nullif(refund_time, '') as timestamp)", youzan_zone) }} as refunded_at
     from ranked
     where pull_rank = 1
 )

@@ -7,9 +7,7 @@ source as (
 ranked as (
     select
         *,
-        row_number() over (partition by receipt_no, line_no order by dt desc) as pull_rank,
-        -- The first lake day on which the line landed as it is now (a till file sent twice is not new).
-        min(dt) over (partition by receipt_no, line_no, sold_at, amount) as landed_on
+        row_number() over (partition by receipt_no, line_no order by dt desc) as pull_rank
     from source
 ),
 
@@ -27,8 +25,7 @@ final as (
         cast(qty as integer) as quantity,
         cast(unit_price as decimal(18, 2)) as unit_price,
         cast(amount as decimal(18, 2)) as amount,
-        file as source_file,
-        landed_on
+        file as source_file
     from ranked
     where pull_rank = 1
 )
