@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from datetime import date
+from datetime import date, timedelta
 
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from siyu.build_inputs import changed_since_last_build, fingerprint
+from siyu.build_inputs import changed_since_last_build, fingerprint, last_as_of
 from siyu.lake import write_partition
 from siyu.transform import dbt_build, locations
 from siyu.warehouse import open_warehouse
@@ -73,26 +73,36 @@ def test_a_rerun_with_nothing_new_is_skipped_and_says_so(built_twice):
     assert any("dbt build skipped: nothing changed since the last build" in line for line in built_twice["log"])
 
 
+def inputs_now(run, truth=True, **extra) -> dict:
+    """What the transform would fingerprint now (the sends as of the last build's day, as dbt_build does)."""
+    lake, warehouse = run["lake"], run["warehouse"]
+    return fingerprint(
+        lake, warehouse, build_vars(run, **extra), run["truth"] if truth else None, last_as_of(warehouse)
+    )
+
+
 def test_a_new_partition_new_settings_or_new_sends_are_named_as_changes(built_twice):
     lake, warehouse = built_twice["lake"], built_twice["warehouse"]
-    assert changed_since_last_build(warehouse, fingerprint(lake, warehouse, build_vars(built_twice), None)) == [
-        "truth"
-    ], "the truth folder is an input"
-    same = fingerprint(lake, warehouse, build_vars(built_twice), built_twice["truth"])
-    assert changed_since_last_build(warehouse, same) == []
+    assert changed_since_last_build(warehouse, inputs_now(built_twice, truth=False)) == ["truth"], "an input"
+    assert changed_since_last_build(warehouse, inputs_now(built_twice)) == []
 
     # A brand changes a setting (a run's snapshot date).
-    other_day = fingerprint(lake, warehouse, build_vars(built_twice, snapshot_date="2025-12-01"), built_twice["truth"])
-    assert changed_since_last_build(warehouse, other_day) == ["vars"]
+    assert changed_since_last_build(warehouse, inputs_now(built_twice, snapshot_date="2025-12-01")) == ["vars"]
 
-    # Activation sends to a customer: the frequency caps read it.
+    # Activation exports the audiences of the build's day (and again, on a retry): the caps count sends
+    # before that day, so nothing the build reads changed.
+    as_of = date.fromisoformat(last_as_of(warehouse))
+    sent = pd.DataFrame([{"customer_id": "C1", "audience": "vip_care", "channel": "wecom_1v1", "run_id": "r1"}])
     with open_warehouse(warehouse, read_only=False) as writable:
-        sent = pd.DataFrame([{"customer_id": "C1", "audience": "vip_care", "channel": "wecom_1v1", "run_id": "r"}])
-        writable.replace_partition(
-            "activation.sends", sent.assign(sent_on=date(2025, 12, 31)), "sent_on", date(2025, 12, 31)
-        )
-    after_sends = fingerprint(lake, warehouse, build_vars(built_twice), built_twice["truth"])
-    assert changed_since_last_build(warehouse, after_sends) == ["activation_sends"]
+        writable.replace_partition("activation.sends", sent.assign(sent_on=as_of), "sent_on", as_of)
+        writable.replace_partition("activation.sends", sent.assign(sent_on=as_of, run_id="r2"), "sent_on", as_of)
+    assert changed_since_last_build(warehouse, inputs_now(built_twice)) == []
+
+    # A send of an earlier day (the caps read it) is a change.
+    earlier = as_of - timedelta(days=1)
+    with open_warehouse(warehouse, read_only=False) as writable:
+        writable.replace_partition("activation.sends", sent.assign(sent_on=earlier), "sent_on", earlier)
+    assert changed_since_last_build(warehouse, inputs_now(built_twice)) == ["activation_sends"]
 
     # A pull lands a day again (a rerun of the ingest): the partition's manifest names a new run.
     partition = sorted((lake / "raw" / "shop" / "orders").glob("dt=*"))[-1]
@@ -100,8 +110,7 @@ def test_a_new_partition_new_settings_or_new_sends_are_named_as_changes(built_tw
     table = pq.read_table(partition / "part-0.parquet")
     table = table.drop_columns([name for name in ("dt",) if name in table.schema.names])
     write_partition(lake, "shop", "orders", day, table, run_id="rerun", window=(day, day))
-    after_pull = fingerprint(lake, warehouse, build_vars(built_twice), built_twice["truth"])
-    assert "lake" in changed_since_last_build(warehouse, after_pull)
+    assert "lake" in changed_since_last_build(warehouse, inputs_now(built_twice))
 
 
 def test_the_daily_build_runs_the_data_tests_and_leaves_the_unit_tests_to_ci(built_twice):

@@ -114,6 +114,6 @@ def test_the_days_scheduled_pull_after_a_history_pull_keeps_the_history(sim, tmp
     after = pq.read_table(lake / "raw/shop/orders" / f"dt={last_day}").column("tid").to_pylist()
     users = pq.read_table(lake / "raw/shop/users" / f"dt={last_day}").column("yz_open_id").to_pylist()
     # THEN every order of the year is still there, once, and every buyer looked up
-    assert 0 < daily["orders"] and history["orders"] > 10 * daily["orders"]
+    assert daily["orders"] > 0 and history["orders"] > 10 * daily["orders"]
     assert sorted(after) == sorted(year) and len(set(after)) == len(after)
     assert sorted(users) == buyers

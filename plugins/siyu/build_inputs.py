@@ -4,7 +4,9 @@ A build is a function of: the published lake partitions (each one's manifest nam
 run), the privacy folder (suppression list, consent events, the key file), the world's truth when given,
 the dbt vars of the call (the brand's settings, the snapshot date, the locations), the dbt project's files,
 siyu's own code (the Python models import it), the pseudonym key, and the warehouse's `activation.sends`
-(the frequency caps read what activation sent). When all of them equal what the last successful build
+as the frequency caps read them: the sends before the day the last build's audiences were computed as of,
+without their run ids (activation exporting that day, or exporting it again, changes nothing the build
+reads; a build of another day differs in its vars or lake anyway). When all of them equal what the last successful build
 read, and its warehouse is still there, building again would give the same tables: the transform skips it
 and says so. Anything else builds, and the log names what changed."""
 
@@ -73,13 +75,15 @@ def _lake(lake: Path) -> str:
     return _digest(parts)
 
 
-def fingerprint(lake: Path, warehouse: Path, build_vars: dict, truth: Path | None) -> dict[str, str]:
-    """A digest of each thing the build reads."""
+def fingerprint(
+    lake: Path, warehouse: Path, build_vars: dict, truth: Path | None, sends_before: str | None = None
+) -> dict[str, str]:
+    """A digest of each thing the build reads; the sends as of `sends_before` (the last build's as-of day)."""
     import siyu
     from siyu.pseudonyms import fingerprint as key_fingerprint
     from siyu.pseudonyms import privacy_dir, pseudonym_key
     from siyu.transform import PROJECT_DIR
-    from siyu.warehouse.maintenance import table_digest
+    from siyu.warehouse.maintenance import sends_digest
 
     key = key_fingerprint(pseudonym_key(Path(lake)))  # first: it may create the key file in the privacy folder
     return {
@@ -90,7 +94,7 @@ def fingerprint(lake: Path, warehouse: Path, build_vars: dict, truth: Path | Non
         "project": _contents(PROJECT_DIR, PROJECT_SUFFIXES),
         "code": _contents(Path(siyu.__file__).parent, {".py"}),
         "key": key,
-        "activation_sends": table_digest(Path(warehouse), "activation", "sends"),
+        "activation_sends": sends_digest(Path(warehouse), sends_before),
     }
 
 
@@ -113,22 +117,35 @@ def changed_since_last_build(warehouse: Path, current: dict[str, str]) -> list[s
     return sorted(name for name in current.keys() | recorded.keys() if current.get(name) != recorded.get(name))
 
 
-def last_build_time(warehouse: Path) -> str | None:
+def _record(warehouse: Path) -> dict:
     try:
-        return json.loads(state_file(warehouse).read_text(encoding="utf-8")).get("built_at")
+        return json.loads(state_file(warehouse).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
+        return {}
+
+
+def last_build_time(warehouse: Path) -> str | None:
+    return _record(warehouse).get("built_at")
+
+
+def last_as_of(warehouse: Path) -> str | None:
+    """The day the last recorded build's audiences were computed as of."""
+    return _record(warehouse).get("as_of")
 
 
 def remember(warehouse: Path, inputs: dict[str, str]) -> None:
     """Record the inputs of a successful whole-project build (after it, so a crash leaves the old record)."""
-    from siyu.warehouse.maintenance import table_digest
+    from siyu.activation import audiences_as_of
+    from siyu.warehouse.maintenance import sends_digest
 
-    # activation.sends is read again: a build may create it (the on-run-start hook)
-    inputs = {**inputs, "activation_sends": table_digest(Path(warehouse), "activation", "sends")}
+    # The sends are read again as of the day this build computed its audiences for (the on-run-start hook
+    # may also have created the table).
+    as_of = audiences_as_of(Path(warehouse))
+    as_of = as_of.isoformat() if as_of else None
+    inputs = {**inputs, "activation_sends": sends_digest(Path(warehouse), as_of)}
     path = state_file(warehouse)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp")
-    record = {"built_at": datetime.now(UTC).isoformat(timespec="seconds"), "inputs": inputs}
+    record = {"built_at": datetime.now(UTC).isoformat(timespec="seconds"), "as_of": as_of, "inputs": inputs}
     temporary.write_text(json.dumps(record, indent=1), encoding="utf-8")
     temporary.replace(path)

@@ -173,10 +173,10 @@ def dbt_build(
 def _inputs(lake: Path, warehouse: Path, build_vars: dict, truth: Path | None) -> dict[str, str] | None:
     """The build's inputs (siyu.build_inputs), read before dbt starts; None when they cannot be read (the
     build then runs and records nothing)."""
-    from siyu.build_inputs import fingerprint
+    from siyu.build_inputs import fingerprint, last_as_of
 
     try:
-        return fingerprint(lake, warehouse, build_vars, truth)
+        return fingerprint(lake, warehouse, build_vars, truth, sends_before=last_as_of(warehouse))
     except Exception as error:  # a locked warehouse, an unreadable file: never a reason not to build
         log.warning("dbt build: could not read what the build depends on (%s): building", error)
         return None

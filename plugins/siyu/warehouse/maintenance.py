@@ -161,20 +161,22 @@ def drop_temporary_relations(warehouse: Path) -> list[str]:
     return [f"{schema}.{name}" for schema, name, _ in leftovers]
 
 
-def table_digest(warehouse: Path, schema: str, table: str) -> str:
-    """A digest of a table's rows, whatever their order ('' when the warehouse or the table does not exist):
-    what siyu.build_inputs compares for the tables siyu writes outside dbt (activation.sends)."""
+def sends_digest(warehouse: Path, before: str | None) -> str:
+    """A digest of activation.sends as the frequency caps read it for audiences as of `before`: the sends
+    before that day, without the run that wrote them ('' without a warehouse or the table). An activation
+    re-exporting the day, or exporting the as-of day itself, leaves it unchanged."""
     if not Path(warehouse).exists():
         return ""
     with duckdb.connect(str(warehouse), read_only=True) as connection:
         exists = connection.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-            [schema, table],
+            "select count(*) from information_schema.tables where table_schema = 'activation' and table_name = 'sends'"
         ).fetchone()[0]
         if not exists:
             return ""
+        condition = "sent_on < cast(? as date)" if before else "true"
         rows, digest = connection.execute(
-            f"select count(*), coalesce(sum(hash(rows_of_table) % 1000000007), 0) "
-            f"from {quoted(schema, table)} as rows_of_table"
+            "select count(*), coalesce(sum(hash(customer_id, audience, channel, sent_on) % 1000000007), 0) "
+            f"from activation.sends where {condition}",
+            [before] if before else [],
         ).fetchone()
     return f"{rows}:{digest}"
