@@ -528,7 +528,7 @@ def run_airflow(
             f"simulators at {sim.base_url}; the world's last day is {last_day} (yesterday)",
             f"Airflow UI at {base_url} (Ctrl-C stops everything); Airflow's own output: {standalone_log}",
             "transform and activate_audiences are unpaused: they run when the ingestion DAGs publish",
-            "unpause ingest_wecom, ingest_shop and ingest_store (or Trigger each with 'unpause on trigger'):",
+            "unpause ingest_wecom, ingest_shop and ingest_store with the toggle (README: the shop's history first):",
             f"  each ingests yesterday ({last_day}); for another day set the 'day' param when triggering",
         ):
             log.info(line)
