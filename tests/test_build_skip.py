@@ -110,7 +110,7 @@ def test_a_new_partition_new_settings_or_new_sends_are_named_as_changes(built_tw
     table = pq.read_table(partition / "part-0.parquet")
     table = table.drop_columns([name for name in ("dt",) if name in table.schema.names])
     write_partition(lake, "shop", "orders", day, table, run_id="rerun", window=(day, day))
-    assert "lake" in changed_since_last_build(warehouse, inputs_now(built_twice))
+    assert changed_since_last_build(warehouse, inputs_now(built_twice)) == ["activation_sends", "lake:shop/orders"]
 
 
 def test_the_daily_build_runs_the_data_tests_and_leaves_the_unit_tests_to_ci(built_twice):

@@ -60,19 +60,22 @@ def _stats(folder: Path | None) -> str:
     )
 
 
-def _lake(lake: Path) -> str:
-    """Every published raw partition: its manifest (rows, checksum, run), else its data file's size and time."""
+def _lake(lake: Path) -> dict[str, str]:
+    """Per raw entity (`lake:<source>/<entity>`, so the log names what changed), every published partition:
+    its manifest (rows, checksum, run), else its data file's size and time."""
     from siyu.lake import MANIFEST
 
-    parts = []
+    parts: dict[str, list] = {}
     for partition in sorted(Path(lake).glob("raw/*/*/dt=*")):
+        entity = partition.parent.relative_to(Path(lake) / "raw").as_posix()
+        found = parts.setdefault(f"lake:{entity}", [])
         manifest = partition / MANIFEST
-        parts.append(partition.relative_to(lake).as_posix())
+        found.append(partition.name)
         if manifest.exists():
-            parts.append(manifest.read_bytes())
+            found.append(manifest.read_bytes())
         else:
-            parts.extend(f"{path.name}:{path.stat().st_size}:{path.stat().st_mtime_ns}" for path in _files(partition))
-    return _digest(parts)
+            found.extend(f"{path.name}:{path.stat().st_size}:{path.stat().st_mtime_ns}" for path in _files(partition))
+    return {name: _digest(found) for name, found in parts.items()}
 
 
 def fingerprint(
@@ -87,7 +90,7 @@ def fingerprint(
 
     key = key_fingerprint(pseudonym_key(Path(lake)))  # first: it may create the key file in the privacy folder
     return {
-        "lake": _lake(lake),
+        **_lake(lake),
         "privacy": _stats(privacy_dir(Path(lake))),
         "truth": _stats(Path(truth)) if truth is not None else "",
         "vars": _digest([json.dumps(build_vars, sort_keys=True, ensure_ascii=False, default=str)]),
