@@ -109,12 +109,8 @@ def state_file(warehouse: Path) -> Path:
 def changed_since_last_build(warehouse: Path, current: dict[str, str]) -> list[str] | None:
     """What differs from the last successful build's inputs; None when there is no such build (or its
     warehouse is gone)."""
-    path = state_file(warehouse)
-    if not Path(warehouse).exists() or not path.exists():
-        return None
-    try:
-        last = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    last = _record(warehouse)
+    if not Path(warehouse).exists() or not last:
         return None
     recorded = last.get("inputs", {})
     return sorted(name for name in current.keys() | recorded.keys() if current.get(name) != recorded.get(name))

@@ -127,6 +127,16 @@ def fit_gamma_gamma(summary: pd.DataFrame) -> GammaGamma:
     return GammaGamma(**params, log_likelihood=log_likelihood, customers=len(repeat), model=model)
 
 
+def too_few_to_fit(summary: pd.DataFrame, min_buyers: int, min_repeat_buyers: int, min_observed_buyers: int) -> bool:
+    """Too little data to trust a fit (vars clv_min_buyers, clv_min_repeat_buyers, clv_min_observed_buyers):
+    BG/NBD needs some repeat buyers and some time observed."""
+    return (
+        len(summary) < min_buyers
+        or int((summary["frequency"] > 0).sum()) < min_repeat_buyers
+        or int((summary["t"] > 0).sum()) < min_observed_buyers
+    )
+
+
 def fit(summary: pd.DataFrame) -> tuple[BgNbd, GammaGamma]:
     return fit_bgnbd(summary), fit_gamma_gamma(summary)
 

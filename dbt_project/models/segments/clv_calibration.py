@@ -51,11 +51,7 @@ def model(dbt, session):
     min_buyers = int(dbt.config.get("clv_min_buyers", 50))
     min_repeat_buyers = int(dbt.config.get("clv_min_repeat_buyers", 10))
     min_observed_buyers = int(dbt.config.get("clv_min_observed_buyers", 10))
-    if (
-        len(inputs) < min_buyers
-        or (inputs["frequency"] > 0).sum() < min_repeat_buyers
-        or (inputs["t"] > 0).sum() < min_observed_buyers
-    ):
+    if clv.too_few_to_fit(inputs, min_buyers, min_repeat_buyers, min_observed_buyers):
         log.warning("clv_calibration: %d buyers before the cut-off, too few to fit; the table is empty",
                     len(inputs))
         return session.from_df(empty).project(TYPED)

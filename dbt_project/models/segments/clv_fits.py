@@ -70,11 +70,7 @@ def model(dbt, session):
     empty = pd.DataFrame({name: pd.Series(dtype=kind) for name, kind in columns})
 
     inputs = dbt.ref("prep_clv_inputs").df()
-    if (
-        len(inputs) < min_buyers
-        or (inputs["frequency"] > 0).sum() < min_repeat_buyers
-        or (inputs["t"] > 0).sum() < min_observed_buyers
-    ):
+    if clv.too_few_to_fit(inputs, min_buyers, min_repeat_buyers, min_observed_buyers):
         log.warning("clv_fits: %d buyers, too few to fit", len(inputs))
         return empty
     last = None
