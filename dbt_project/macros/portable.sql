@@ -70,9 +70,12 @@
     {%- set found = run_query("select count(*) from glob('" ~ (path | replace("'", "''")) ~ "')") -%}
     {{ return(found.columns[0].values()[0] > 0) }}
 {% endmacro %}
-{#- Spark reads the privacy files from shared storage, where siyu.privacy writes them; a Spark deployment
-    creates them empty at setup (docs/privacy.md), so they always exist. -#}
-{% macro spark__file_exists(path) %}{{ return(true) }}{% endmacro %}
+{#- Spark cannot list files in SQL: siyu.transform.dbt_build passes the files that exist among those the
+    build reads (var existing_files, absolute paths); a plain `dbt` command on Spark assumes they exist. -#}
+{% macro spark__file_exists(path) %}
+    {%- set existing = var('existing_files', none) -%}
+    {{ return(existing is none or path in existing) }}
+{% endmacro %}
 
 {#- Integer division of two integers, rounded toward minus infinity as DuckDB's // (Spark's div truncates
     toward zero: the same for the non-negative values siyu divides, unix milliseconds). -#}
@@ -92,3 +95,31 @@
 {% macro incremental_strategy() %}{{ return(adapter.dispatch('incremental_strategy', 'siyu')()) }}{% endmacro %}
 {% macro default__incremental_strategy() %}{{ return('delete+insert') }}{% endmacro %}
 {% macro spark__incremental_strategy() %}{{ return('insert_overwrite') }}{% endmacro %}
+
+{#- A new customer's id derived from a key (int_identity_map): 'C' and the first 16 hex digits of the key's
+    SHA-256, lower case. -#}
+{% macro derived_customer_id(expression) %}{{ return(adapter.dispatch('derived_customer_id', 'siyu')(expression)) }}{% endmacro %}
+{% macro default__derived_customer_id(expression) %}('C' || substr(sha256({{ expression }}), 1, 16)){% endmacro %}
+{% macro spark__derived_customer_id(expression) %}concat('C', substr(sha2({{ expression }}, 256), 1, 16)){% endmacro %}
+
+{#- The rows an incremental model stored before this run, as its SQL reads them. DuckDB reads the table
+    itself. Spark cannot overwrite a table it reads in the same statement (insert_overwrite), so the rows are
+    first copied to <model>__previous, which the model reads and its post-hook drops
+    (drop_incremental_previous_rows). -#}
+{% macro incremental_previous_rows(relation) %}{{ return(adapter.dispatch('incremental_previous_rows', 'siyu')(relation)) }}{% endmacro %}
+{% macro default__incremental_previous_rows(relation) %}{{ return(relation) }}{% endmacro %}
+{% macro spark__incremental_previous_rows(relation) %}
+    {%- set copy = relation.incorporate(path={'identifier': relation.identifier ~ '__previous'}) -%}
+    {%- if execute -%}
+        {%- do run_query('drop table if exists ' ~ copy) -%}
+        {%- do run_query('create table ' ~ copy ~ ' using parquet as select * from ' ~ relation) -%}
+    {%- endif -%}
+    {{ return(copy) }}
+{% endmacro %}
+
+{#- Drops the copy incremental_previous_rows made (a post-hook; nothing on DuckDB). -#}
+{% macro drop_incremental_previous_rows(relation) %}{{ return(adapter.dispatch('drop_incremental_previous_rows', 'siyu')(relation)) }}{% endmacro %}
+{% macro default__drop_incremental_previous_rows(relation) %}{{ return('') }}{% endmacro %}
+{% macro spark__drop_incremental_previous_rows(relation) %}
+    {{ return('drop table if exists ' ~ relation.incorporate(path={'identifier': relation.identifier ~ '__previous'})) }}
+{% endmacro %}

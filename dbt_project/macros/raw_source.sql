@@ -17,7 +17,7 @@
     {%- set node = siyu.raw_source_node(source_name, table_name) -%}
     {%- set lake_source = node.meta.get('lake_source', source_name) -%}
     {%- if lake_source in var('sources') and siyu.raw_partitions_exist(lake_source, node.identifier) -%}
-        {{ return(relation) }}
+        {{ return(siyu.raw_relation(relation, lake_source, node.identifier)) }}
     {%- endif -%}
     {{ return(siyu.empty_raw_relation(source_name, table_name)) }}
 {% endmacro %}
@@ -47,6 +47,25 @@
     {{ return(found.columns[0].values()[0] > 0) }}
 {% endmacro %}
 
+{#- How a model reads an entity's published partitions. DuckDB: the source itself, whose external_location
+    (_sources.yml) reads the files. Spark has no such location for a source: the entity's folder is read by
+    path, where Spark discovers the `dt=` partitions as a date column and skips hidden names (`_manifest.json`,
+    a crashed write's `.dt=...tmp-*`); partitions of differing schemas are merged by name
+    (spark.sql.parquet.mergeSchema, profiles.yml), as DuckDB's union_by_name. -#}
+{% macro raw_relation(relation, lake_source, entity) %}
+    {{ return(adapter.dispatch('raw_relation', 'siyu')(relation, lake_source, entity)) }}
+{% endmacro %}
+{% macro default__raw_relation(relation, lake_source, entity) %}{{ return(relation) }}{% endmacro %}
+{% macro spark__raw_relation(relation, lake_source, entity) %}
+    {{ return("parquet.`" ~ siyu.lake_dir() ~ "/raw/" ~ lake_source ~ "/" ~ entity ~ "`") }}
+{% endmacro %}
+
+{#- Spark cannot list files in SQL: siyu.transform.dbt_build passes the entities with no partition yet as var
+    `raw_entities_missing` (`drop/entity` names); a plain `dbt` command on Spark assumes every one exists. -#}
+{% macro spark__raw_partitions_exist(lake_source, entity) %}
+    {{ return((lake_source ~ '/' ~ entity) not in var('raw_entities_missing', [])) }}
+{% endmacro %}
+
 {#- Zero rows with the columns and data types _sources.yml declares for the entity (dt included). -#}
 {% macro empty_raw_relation(source_name, table_name) %}
     {%- set node = siyu.raw_source_node(source_name, table_name) -%}
@@ -59,7 +78,17 @@
     {%- endif -%}
     {%- set select_list = [] -%}
     {%- for column in columns -%}
-        {%- do select_list.append("cast(null as " ~ column.data_type ~ ") as " ~ adapter.quote(column.name)) -%}
+        {%- do select_list.append("cast(null as " ~ siyu.raw_data_type(column.data_type) ~ ") as "
+            ~ adapter.quote(column.name)) -%}
     {%- endfor -%}
     {{ return("(select " ~ select_list | join(", ") ~ " where 1 = 0) as absent_" ~ table_name) }}
+{% endmacro %}
+
+{#- A _sources.yml data type (DuckDB's names) in the engine's own: Spark has no varchar without a length
+    outside a table schema, and writes arrays as array<...>. -#}
+{% macro raw_data_type(data_type) %}{{ return(adapter.dispatch('raw_data_type', 'siyu')(data_type)) }}{% endmacro %}
+{% macro default__raw_data_type(data_type) %}{{ return(data_type) }}{% endmacro %}
+{% macro spark__raw_data_type(data_type) %}
+    {%- set spark_types = {'varchar': 'string', 'varchar[]': 'array<string>'} -%}
+    {{ return(spark_types.get(data_type, data_type)) }}
 {% endmacro %}

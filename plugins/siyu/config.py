@@ -4,7 +4,10 @@
 Where they come from, later ones winning:
 1. the defaults below and the vars in `dbt_project/dbt_project.yml`;
 2. a YAML file named by `SIYU_CONFIG` (see README "Configuration");
-3. the environment: `SIYU_SOURCES` (comma-separated, e.g. `store,wecom`), `SIYU_TIMEZONE`.
+3. the environment: `SIYU_SOURCES` (comma-separated, e.g. `store,wecom`), `SIYU_TIMEZONE`, `SIYU_ENGINE`.
+
+`engine` chooses where the transform runs, for the DAGs and the CLI alike: `duckdb` (the default, one file) or
+`spark` (dbt-spark; docs/spark.md).
 
 Kept light (yaml and the standard library): DAG files read it at parse time.
 """
@@ -18,6 +21,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ALL_SOURCES = ("wecom", "shop", "store")
+# The engines the dbt project builds on (profiles.yml targets of the same names).
+ENGINES = ("duckdb", "spark")
 # The brand's time zone unless it sets one (SIYU_TIMEZONE, or `timezone` in its file). dbt_project.yml's
 # default for var `timezone` equals it (tests/test_settings.py checks).
 DEFAULT_TIMEZONE = "Asia/Shanghai"
@@ -48,6 +53,7 @@ class ConfigError(ValueError):
 class Settings:
     sources: tuple[str, ...] = ALL_SOURCES
     timezone: str = DEFAULT_TIMEZONE
+    engine: str = "duckdb"
     # dbt vars the brand overrides (names as in dbt_project.yml); passed to every dbt build.
     dbt_vars: dict = field(default_factory=dict)
 
@@ -78,6 +84,13 @@ def _check_timezone(name: str, origin: str) -> str:
     return name
 
 
+def _check_engine(name: str, origin: str) -> str:
+    engine = name.strip().lower()
+    if engine not in ENGINES:
+        raise ConfigError(f"{origin}: unknown engine {name!r}; known: {', '.join(ENGINES)}")
+    return engine
+
+
 def load_settings(environ: dict | None = None) -> Settings:
     """The settings in force for this process (file named by SIYU_CONFIG, then the environment)."""
     environ = os.environ if environ is None else environ
@@ -86,7 +99,13 @@ def load_settings(environ: dict | None = None) -> Settings:
         stamp = Path(config_path).stat().st_mtime_ns if config_path else 0
     except OSError:
         stamp = -1
-    return _load(config_path, stamp, environ.get("SIYU_SOURCES", ""), environ.get("SIYU_TIMEZONE", ""))
+    return _load(
+        config_path,
+        stamp,
+        environ.get("SIYU_SOURCES", ""),
+        environ.get("SIYU_TIMEZONE", ""),
+        environ.get("SIYU_ENGINE", ""),
+    )
 
 
 @lru_cache(maxsize=1)
@@ -99,9 +118,10 @@ def project_vars() -> frozenset[str]:
 
 
 @lru_cache(maxsize=8)
-def _load(config_path: str, stamp: int, sources_env: str, timezone_env: str) -> Settings:
+def _load(config_path: str, stamp: int, sources_env: str, timezone_env: str, engine_env: str = "") -> Settings:
     sources: tuple[str, ...] = ALL_SOURCES
     timezone = DEFAULT_TIMEZONE
+    engine = "duckdb"
     dbt_vars: dict = {}
     if config_path:
         import yaml
@@ -112,13 +132,17 @@ def _load(config_path: str, stamp: int, sources_env: str, timezone_env: str) -> 
         document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         if not isinstance(document, dict):
             raise ConfigError(f"{path}: expected a mapping of settings")
-        unknown = sorted(set(document) - {"sources", "timezone", "vars"})
+        unknown = sorted(set(document) - {"sources", "timezone", "engine", "vars"})
         if unknown:
-            raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: sources, timezone, vars")
+            raise ConfigError(
+                f"{path}: unknown setting(s) {', '.join(unknown)}; known: sources, timezone, engine, vars"
+            )
         if "sources" in document:
             sources = _parse_sources(document["sources"], f"{path}: sources")
         if "timezone" in document:
             timezone = _check_timezone(str(document["timezone"]), f"{path}: timezone")
+        if "engine" in document:
+            engine = _check_engine(str(document["engine"]), f"{path}: engine")
         dbt_vars = dict(document.get("vars") or {})
         removed = sorted(set(dbt_vars) & set(REMOVED_VARS))
         if removed:
@@ -142,7 +166,9 @@ def _load(config_path: str, stamp: int, sources_env: str, timezone_env: str) -> 
         sources = _parse_sources(sources_env, "SIYU_SOURCES")
     if timezone_env.strip():
         timezone = _check_timezone(timezone_env.strip(), "SIYU_TIMEZONE")
-    return Settings(sources=sources, timezone=timezone, dbt_vars=dbt_vars)
+    if engine_env.strip():
+        engine = _check_engine(engine_env, "SIYU_ENGINE")
+    return Settings(sources=sources, timezone=timezone, engine=engine, dbt_vars=dbt_vars)
 
 
 def dbt_vars(settings: Settings, overrides: dict | None = None) -> dict:

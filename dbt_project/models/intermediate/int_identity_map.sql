@@ -1,0 +1,177 @@
+{#-
+    Stable customer ids: one row per identifier ever matched, with the customer_id it belongs to. One SQL
+    model for every engine (it was a Python model; issue 21), so the rules are the same on DuckDB and Spark.
+    A full refresh never wipes this table (full_refresh=false): ids outlive rebuilds. Each run:
+    - a cluster whose identifiers had no id gets a new one derived from its cluster key ('C' and the first 16
+      hex digits of its SHA-256), so the same data always gives the same ids; when that id already names a
+      customer (a split part deriving from the key an id came from), the key salted with '#1', '#2', '#3';
+    - a cluster joining identifiers of several customers keeps the oldest id (customer_since, then the id);
+      the others are recorded as merged into it (customer_merges);
+    - a customer whose identifiers now fall in several clusters keeps its id in the part holding most of them
+      (then the larger cluster, then the smaller cluster key); the other parts get new ids.
+    Identifiers no longer observed keep their last row (history; int_customer_nodes leaves them out).
+-#}
+{{ config(
+    materialized='incremental',
+    full_refresh=false,
+    unique_key='node_key',
+    incremental_strategy=siyu.incremental_strategy(),
+    post_hook="{{ siyu.drop_incremental_previous_rows(this) }}",
+) }}
+
+{%- set salts = ['', '#1', '#2', '#3'] %}
+
+with
+
+clusters as (
+    select node_key, id_type, cluster_key, cluster_size from {{ ref('int_identity_clusters') }}
+),
+
+previous as (
+    {% if is_incremental() -%}
+        select * from {{ siyu.incremental_previous_rows(this) }}
+    {%- else -%}
+        select
+            cast(null as {{ dbt.type_string() }}) as node_key,
+            cast(null as {{ dbt.type_string() }}) as id_type,
+            cast(null as {{ dbt.type_string() }}) as cluster_key,
+            cast(null as {{ dbt.type_string() }}) as customer_id,
+            cast(null as timestamp) as customer_since,
+            cast(null as {{ dbt.type_string() }}) as previous_customer_id,
+            cast(null as timestamp) as assigned_at
+        where 1 = 0
+    {%- endif %}
+),
+
+run_at as (
+    select {{ siyu.run_started_local() }} as assigned_at
+),
+
+current_nodes as (
+    select
+        clusters.node_key,
+        clusters.id_type,
+        clusters.cluster_key,
+        clusters.cluster_size,
+        previous.customer_id,
+        previous.customer_since
+    from clusters
+    left join previous on clusters.node_key = previous.node_key
+),
+
+-- Each previous id and the clusters its identifiers are in now.
+candidates as (
+    select
+        cluster_key,
+        customer_id,
+        count(*) as nodes,
+        min(customer_since) as customer_since,
+        max(cluster_size) as cluster_size
+    from current_nodes
+    where customer_id is not null
+    group by cluster_key, customer_id
+),
+
+-- Each previous id stays with the cluster holding most of its identifiers (the largest part of a split).
+keepers as (
+    select
+        *,
+        row_number() over (
+            partition by customer_id order by nodes desc, cluster_size desc, cluster_key asc
+        ) as part_rank
+    from candidates
+),
+
+-- Each cluster keeps the oldest id it holds; the others were merged into it.
+chosen as (
+    select
+        cluster_key,
+        customer_id,
+        customer_since,
+        row_number() over (partition by cluster_key order by customer_since asc, customer_id asc) as id_rank
+    from keepers
+    where part_rank = 1
+),
+
+used_ids as (
+    select customer_id from previous
+    union
+    select customer_id from chosen where id_rank = 1
+),
+
+fresh_clusters as (
+    select distinct clusters.cluster_key
+    from clusters
+    left join chosen on clusters.cluster_key = chosen.cluster_key and chosen.id_rank = 1
+    where chosen.customer_id is null
+),
+
+derived as (
+    select
+        fresh_clusters.cluster_key,
+        {%- for salt in salts %}
+        {{ siyu.derived_customer_id("fresh_clusters.cluster_key" ~ (" || '" ~ salt ~ "'" if salt else "")) }}
+            as attempt_{{ loop.index0 }}{{ "," if not loop.last }}
+        {%- endfor %}
+    from fresh_clusters
+),
+
+-- The first derivation not already naming a customer (null past the last salt: not_null fails the build).
+fresh_ids as (
+    select
+        derived.cluster_key,
+        case
+            {%- for salt in salts %}
+            when used_{{ loop.index0 }}.customer_id is null then derived.attempt_{{ loop.index0 }}
+            {%- endfor %}
+        end as customer_id
+    from derived
+    {%- for salt in salts %}
+    left join used_ids as used_{{ loop.index0 }} on derived.attempt_{{ loop.index0 }} = used_{{ loop.index0 }}.customer_id
+    {%- endfor %}
+),
+
+assignment as (
+    select cluster_key, customer_id, customer_since from chosen where id_rank = 1
+    union all
+    select fresh_ids.cluster_key, fresh_ids.customer_id, run_at.assigned_at as customer_since
+    from fresh_ids
+    cross join run_at
+),
+
+assigned as (
+    select
+        current_nodes.node_key,
+        current_nodes.id_type,
+        current_nodes.cluster_key,
+        assignment.customer_id,
+        assignment.customer_since,
+        current_nodes.customer_id as previous_customer_id,
+        run_at.assigned_at
+    from current_nodes
+    inner join assignment on current_nodes.cluster_key = assignment.cluster_key
+    cross join run_at
+),
+
+-- Identifiers no longer observed (merge protection now excludes the value) keep their row as it was.
+history as (
+    select
+        previous.node_key,
+        previous.id_type,
+        previous.cluster_key,
+        previous.customer_id,
+        previous.customer_since,
+        previous.previous_customer_id,
+        previous.assigned_at
+    from previous
+    left join clusters on previous.node_key = clusters.node_key
+    where clusters.node_key is null
+),
+
+final as (
+    select * from assigned
+    union all
+    select * from history
+)
+
+select * from final
