@@ -63,16 +63,10 @@ def pipeline_root(scale: int) -> Path:
     return REPO / "data" / "bench" / f"quality-{scale}"
 
 
-def bench_identity(scale: int, seed: int, repeats: int = 3) -> str:
-    """The clustering step (siyu.identity.connected_clusters, as int_identity_clusters runs it) beside
-    scipy's connected_components alone, on the same integer edge list: the identity graph dbt built in
-    the pipeline bench at this scale (int_identity_nodes, int_identity_edges)."""
+def pipeline_identity_graph(scale: int):
+    """The identity graph dbt built in the pipeline bench at this scale: (node count, from ids, to ids)."""
     import duckdb
     import numpy as np
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    from siyu.identity import connected_clusters
 
     warehouse = pipeline_root(scale) / "warehouse" / "siyu.duckdb"
     if not warehouse.exists():
@@ -80,7 +74,20 @@ def bench_identity(scale: int, seed: int, repeats: int = 3) -> str:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         n_nodes = con.sql("select count(*) from intermediate.int_identity_nodes").fetchall()[0][0]
         edges = con.sql("select from_node_id, to_node_id from intermediate.int_identity_edges").fetchnumpy()
-    from_ids, to_ids = edges["from_node_id"].astype(np.int64), edges["to_node_id"].astype(np.int64)
+    return n_nodes, edges["from_node_id"].astype(np.int64), edges["to_node_id"].astype(np.int64)
+
+
+def bench_identity(scale: int, seed: int, repeats: int = 3) -> str:
+    """The clustering step (siyu.identity.connected_clusters, as int_identity_clusters runs it) beside
+    scipy's connected_components alone, on the same integer edge list: the identity graph dbt built in
+    the pipeline bench at this scale (int_identity_nodes, int_identity_edges)."""
+    import numpy as np
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    from siyu.identity import connected_clusters
+
+    n_nodes, from_ids, to_ids = pipeline_identity_graph(scale)
     keys = np.arange(n_nodes)
 
     def ours() -> None:
@@ -108,6 +115,48 @@ def bench_identity(scale: int, seed: int, repeats: int = 3) -> str:
         f"| step | seconds |\n| --- | --- |\n"
         + "".join(f"| {name} | {seconds:.3f} |\n" for name, seconds in timings.items())
         + f"\nRatio: **{ratio:.2f}×** scipy alone (target, issue 5: at most 3×)."
+    )
+
+
+def bench_identity_spark(scale: int, seed: int) -> str:
+    """The clustering step on Spark: the same identity graph as bench_identity, clustered by the Spark twin
+    of int_identity_clusters (large-star/small-star, macros/spark_clusters.sql) through `dbt run --target
+    spark` in local mode (siyu_sim.spark_clusters), with its rounds; its clusters must equal scipy's."""
+    import numpy as np
+
+    from siyu.identity import connected_clusters
+    from siyu_sim.spark_clusters import Graph, cluster_on_spark, node_keys
+
+    n_nodes, from_ids, to_ids = pipeline_identity_graph(scale)
+    started = time.perf_counter()
+    cluster_id, cluster_size = connected_clusters(n_nodes, from_ids, to_ids)
+    scipy_seconds = time.perf_counter() - started
+    work_dir = Path(tempfile.mkdtemp(prefix="siyu-bench-spark-"))
+    try:
+        started = time.perf_counter()
+        run = cluster_on_spark({"identity": Graph(n_nodes, from_ids, to_ids)}, work_dir)["identity"]
+        total_seconds = time.perf_counter() - started
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    if not run.success:
+        raise RuntimeError(f"the Spark clustering run failed: {run.messages}")
+    keys = np.array(node_keys(n_nodes), dtype=object)
+    wrong = int((run.clusters["cluster_key"].to_numpy(dtype=object) != keys[cluster_id]).sum())
+    wrong += int((run.clusters["cluster_size"].to_numpy() != cluster_size).sum())
+    if len(run.clusters) != n_nodes or wrong:
+        raise RuntimeError(f"Spark's clusters differ from scipy's: {len(run.clusters):,} rows, {wrong:,} wrong")
+    spark_master = os.environ.get("SIYU_SPARK_MASTER", "local[2]")
+    return (
+        f"## Identity clustering on Spark at {scale:,} persons\n\n"
+        f"Measured {date.today()} on {platform.machine()}, {os.cpu_count()} cores by `make bench SCALE={scale}`: "
+        f"the identity graph of the pipeline bench ({n_nodes:,} identifiers, {len(from_ids):,} edges, seed {seed}) "
+        f"clustered by the Spark twin of int_identity_clusters through `dbt run --target spark` (Spark local mode, "
+        f"{spark_master}); its clusters equal scipy's for every identifier.\n\n"
+        f"| step | seconds |\n| --- | --- |\n"
+        f"| scipy (siyu.identity.connected_clusters, the DuckDB target's step) | {scipy_seconds:.3f} |\n"
+        f"| Spark: the model (large-star/small-star, **{run.rounds} rounds**) | {run.model_seconds:.1f} |\n"
+        f"| Spark: the `dbt run` around it | {run.dbt_run_seconds:.1f} |\n"
+        f"| Spark: all, with Spark's start and loading the graph | {total_seconds:.1f} |\n"
     )
 
 
@@ -281,7 +330,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="siyu benchmarks")
     parser.add_argument("--scale", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--only", choices=["world", "identity", "quality"], default=None)
+    parser.add_argument("--only", choices=["world", "identity", "identity-spark", "quality"], default=None)
     parser.add_argument(
         "--snapshot-every-days",
         type=int,
@@ -295,6 +344,7 @@ def main() -> None:
         "world": bench_world,
         "quality": functools.partial(bench_identity_quality, snapshot_every_days=args.snapshot_every_days or None),
         "identity": bench_identity,
+        "identity-spark": bench_identity_spark,
     }
     for name, bench in benches.items():
         if args.only and name != args.only:
