@@ -16,13 +16,14 @@ $(STAMP): uv.lock pyproject.toml
 	@UV=$$(command -v uv || echo $(HOME)/.local/bin/uv); $$UV sync --frozen --quiet --python $(PYTHON)
 	@touch $(STAMP)
 
-# What the report test and the report need from the system: Debian's Chromium (renders the HTML report
-# headless), CJK fonts (Chinese labels) and DejaVu (the report test's second run, on a machine without CJK
-# fonts, uses only DejaVu). Installed with apt-get when run as root; otherwise named.
-SYSTEM_PACKAGES := chromium fonts-noto-cjk fonts-dejavu-core
+# What the tests and the report need from the system: Debian's Chromium (renders the HTML report
+# headless), CJK fonts (Chinese labels), DejaVu (the report test's second run, on a machine without CJK
+# fonts, uses only DejaVu) and Java 17 (local Spark for the Spark build test; pyspark brings Spark itself).
+# Installed with apt-get when run as root; otherwise named.
+SYSTEM_PACKAGES := chromium fonts-noto-cjk fonts-dejavu-core openjdk-17-jre-headless
 system-deps:
 	@if command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "Noto Sans CJK" \
-		&& [ -d /usr/share/fonts/truetype/dejavu ]; then exit 0; fi; \
+		&& [ -d /usr/share/fonts/truetype/dejavu ] && command -v java >/dev/null 2>&1; then exit 0; fi; \
 	if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "installing $(SYSTEM_PACKAGES) with apt-get"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
@@ -50,7 +51,7 @@ test-fast: setup
 # World generation, the clustering step beside scipy, and the whole pipeline through the simulators stage
 # by stage, at SCALE persons (default 1,000,000: well over an hour on 2 cores). Figures go to BENCHMARKS.md.
 SNAPSHOT_EVERY_DAYS ?= 7
-bench: setup
+bench: setup system-deps
 	$(VENV)/bin/python -m siyu_sim.bench --scale $(SCALE) --snapshot-every-days $(SNAPSHOT_EVERY_DAYS)
 
 # Only the whole pipeline (make bench-pipeline SCALE=100000).

@@ -106,6 +106,8 @@ def dbt_build(
         log.warning("no raw data yet for %s: their models build empty", ", ".join(missing))
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     build_vars = {**settings_vars(settings, dbt_vars), **locations(lake, warehouse, truth)}
+    if settings.engine == "spark":
+        return _spark_build(lake, warehouse, build_vars, missing, select, extra_args, unit_tests)
     args = [
         "build",
         # Plain text in task logs and dbt.log: colour codes are noise in a file.
@@ -168,6 +170,77 @@ def dbt_build(
 
         remember(warehouse, inputs)
     return BuildResult(success=bool(result.success), results=statuses, failures=failures)
+
+
+def _spark_build(
+    lake: Path,
+    warehouse: Path,
+    build_vars: dict,
+    missing: list[str],
+    select: str | None,
+    extra_args: list[str],
+    unit_tests: bool,
+) -> BuildResult:
+    """The build on Spark (settings engine `spark`; docs/spark.md): the profile's `spark` target, its tables
+    under the Spark folder (siyu.warehouse.spark.spark_dir). A whole-project build runs in three steps in this
+    process: dbt builds everything but the Python models and what reads them; siyu.spark_steps runs the Python
+    models (CLV) on the Spark session dbt started; dbt builds the rest. Spark cannot list files in SQL, so
+    the entities with no partition and the privacy files that exist come as vars. The no-change skip, the
+    temporary-relation clean-up and compaction are DuckDB's, not done here."""
+    import json
+
+    from dbt.cli.main import dbtRunner
+
+    from siyu.pseudonyms import privacy_dir
+    from siyu.spark_steps import DOWNSTREAM, run_python_models
+    from siyu.warehouse.spark import session, spark_dir
+
+    folder = spark_dir(warehouse)
+    folder.mkdir(parents=True, exist_ok=True)
+    privacy = privacy_dir(Path(lake)).resolve()
+    build_vars = {
+        **build_vars,
+        "spark_dir": str(folder),
+        "raw_entities_missing": missing,
+        "existing_files": [str(path) for path in sorted(privacy.glob("*.parquet"))],
+    }
+    target_path = folder / "dbt_target"
+    args = ["build", "--target", "spark", "--no-use-colors", "--no-use-colors-file"]
+    args += ["--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR), "--target-path", str(target_path)]
+    args += ["--vars", json.dumps(build_vars, ensure_ascii=False, default=str), *extra_args]
+    if not unit_tests:
+        args += ["--exclude-resource-type", "unit_test"]
+    if select:
+        steps = [[*args, "--select", select]]
+    else:
+        steps = [[*args, "--exclude", DOWNSTREAM], [*args, "--select", DOWNSTREAM]]
+    statuses: dict[str, int] = {}
+    failures: list[str] = []
+    for number, step in enumerate(steps):
+        if number == 1:  # between the two invocations: the Python models, on the session dbt started
+            log.info("dbt build (spark): running the Python models (siyu.spark_steps)")
+            try:
+                run_python_models(
+                    session(folder), PROJECT_DIR, target_path / "manifest.json", "--full-refresh" in extra_args
+                )
+            except Exception as error:
+                log.exception("dbt build (spark): the Python models failed")
+                failures.append(f"spark step: {error}")
+                break
+        logged_errors: list[str] = []
+        result = dbtRunner(callbacks=[_collect_errors(logged_errors), BuildProgress(False)]).invoke(step)
+        for node_result in result.result or []:
+            status = str(node_result.status)
+            statuses[status] = statuses.get(status, 0) + 1
+            if status in ("error", "fail"):
+                failures.append(f"{node_result.node.name}: {node_result.message}")
+        if result.exception is not None:
+            failures.append(f"dbt stopped: {result.exception}")
+        if not result.success:
+            failures = failures or logged_errors or ["dbt build failed without naming a node or an error"]
+            break
+    log.info("dbt build (spark): %s", statuses)
+    return BuildResult(success=not failures, results=statuses, failures=failures)
 
 
 def _inputs(lake: Path, warehouse: Path, build_vars: dict, truth: Path | None) -> dict[str, str] | None:

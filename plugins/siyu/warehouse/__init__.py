@@ -8,9 +8,10 @@ models in dbt_project/models/reports) or a trivial pandas step on the frame it r
 declares the models it reads in a module-level tuple, and the dbt exposure of that consumer lists the same
 models (tests/test_python_sql.py checks both).
 
-`Warehouse` is the interface; `siyu.warehouse.duckdb.DuckDBWarehouse` is the DuckDB implementation. A
-Spark implementation (issue 21) goes beside it and `open_warehouse` picks it. This package and
-`siyu.warehouse.maintenance` (erasure and compaction) are the only places in plugins/siyu holding SQL.
+`Warehouse` is the interface; `siyu.warehouse.duckdb.DuckDBWarehouse` is the DuckDB implementation and
+`siyu.warehouse.spark.SparkWarehouse` the Spark one (issue 21); `open_warehouse` picks by the settings'
+engine. This package and `siyu.warehouse.maintenance` (erasure and compaction) are the only places in
+plugins/siyu holding SQL.
 """
 
 from __future__ import annotations
@@ -79,8 +80,15 @@ class Warehouse(Protocol):
 
 
 def open_warehouse(path: Path | str | None = None, read_only: bool = True) -> Warehouse:
-    """The warehouse at `path` (default SIYU_WAREHOUSE, else data/warehouse/siyu.duckdb). DuckDB is the
-    only implementation today; a Spark one (issue 21) would be chosen here."""
+    """The warehouse at `path` (default SIYU_WAREHOUSE, else data/warehouse/siyu.duckdb), on the engine the
+    settings name (siyu.config, SIYU_ENGINE): DuckDB's file, or Spark's tables (siyu.warehouse.spark; the
+    Spark folder is SIYU_SPARK_DIR, else spark/ beside the DuckDB path)."""
+    from siyu.config import load_settings
+
+    if load_settings().engine == "spark":
+        from siyu.warehouse.spark import SparkWarehouse, spark_dir
+
+        return SparkWarehouse(spark_dir(path), read_only=read_only)
     from siyu.warehouse.duckdb import DuckDBWarehouse
 
     if path is None:
