@@ -12,17 +12,12 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import date
 
 import duckdb
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from late_arrivals import add_rows, never_bought_with, query, resend_till_file, shop_order
 
-from siyu.connectors.store_files import SCHEMAS as FILE_SCHEMAS
-from siyu.ingest.run_day import RunDay
-from siyu.ingest.store import ingest_files
-from siyu.lake import write_partition
 from siyu.transform import dbt_build
 
 pytestmark = pytest.mark.integration
@@ -39,33 +34,10 @@ HISTORY_START, SOLD_ON, STORED_UNTIL, LANDS_ON, LATER = (
 SELECT = "stg_store__pos_lines stg_shop__orders stg_shop__refunds stg_shop__order_items 2+customer_segments_daily"
 
 
-def query(warehouse, sql):
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return con.sql(sql).fetchall()
-
-
 def build(lake, warehouse, snapshot, *extra):
     variables = json.dumps({"snapshot_date": snapshot, "segments_history_start": HISTORY_START})
     result = dbt_build(lake, warehouse, select=SELECT, extra_args=["--vars", variables, *extra])
     assert result.success, result.failures
-
-
-def add_rows(lake, source: str, entity: str, rows: list[dict]) -> None:
-    """Rows added to the LANDS_ON partition of an entity (created when there is none), as a late pull or
-    a late file lands them."""
-    path = lake / "raw" / source / entity / f"dt={LANDS_ON}" / "part-0.parquet"
-    landed = pq.read_table(path) if path.exists() else None
-    if landed is not None and "dt" in landed.schema.names:
-        landed = landed.drop_columns(["dt"])
-    schema = (
-        landed.schema
-        if landed is not None
-        else pq.read_schema(next((lake / "raw" / source / entity).glob("dt=*/part-0.parquet")))
-    )
-    schema = pa.schema([field for field in schema if field.name != "dt"])
-    late = pa.Table.from_pylist([{name: row.get(name) for name in schema.names} for row in rows], schema=schema)
-    table = late if landed is None else pa.concat_tables([landed, late])
-    write_partition(lake, source, entity, LANDS_ON, table, run_id="late", window=(SOLD_ON, LANDS_ON))
 
 
 def daily(warehouse, customer_id):
@@ -76,19 +48,6 @@ def daily(warehouse, customer_id):
                 where customer_id = '{customer_id}' order by snapshot_date""",
         )
     )
-
-
-def never_bought_with(warehouse, id_type: str) -> tuple[str, str]:
-    """A customer with an identifier of the type who has not bought by STORED_UNTIL, and the identifier."""
-    return query(
-        warehouse,
-        f"""select segments.customer_id, min(nodes.id_value)
-            from marts.customer_segments_daily as segments
-            inner join intermediate.int_customer_nodes as nodes
-                on segments.customer_id = nodes.customer_id and nodes.id_type = '{id_type}'
-            where segments.snapshot_date = '{STORED_UNTIL}' and segments.rfm_segment = 'no_purchase'
-            group by 1 order by 1 limit 1""",
-    )[0]
 
 
 @pytest.fixture(scope="module")
@@ -104,36 +63,19 @@ def late_data(world_warehouse, tmp_path_factory):
     shutil.copy(world_warehouse, incremental)
     build(lake, incremental, STORED_UNTIL, "--full-refresh")
 
-    receipt_customer, card = never_bought_with(incremental, "member_card")
+    receipt_customer, card = never_bought_with(incremental, "member_card", STORED_UNTIL)
     # The vendor's late file beside the drops already loaded; the store ingestion of LANDS_ON loads it.
     drops = root / "drops"
     shutil.copytree(world_warehouse.parents[1] / "drops", drops)
-    line = {"receipt_no": "S0001-late-1", "line_no": "1", "store_id": "S0001", "sold_at": f"{SOLD_ON} 15:00:00"}
-    line |= {"card_no": card, "phone": "", "salesperson": "", "sku": "SKU-00001", "category": "护肤"}
-    line |= {"qty": "1", "unit_price": "300.00", "amount": "300.00"}
-    # The vendor re-sends the day's file with the receipt it left out: the day's lines, then the new one.
-    original = (drops / "pos" / "S0001" / f"pos_S0001_{SOLD_ON}.csv").read_bytes()
-    try:
-        day_file = original.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        day_file = original.decode("gb18030")
-    header = list(FILE_SCHEMAS["pos"])
-    text = day_file.rstrip("\r\n").replace("\r\n", "\n").replace("\n", "\r\n")
-    text += "\r\n" + ",".join(line[column] for column in header) + "\r\n"
-    (drops / "pos" / "S0001" / f"pos_S0001_{SOLD_ON}_resend.csv").write_bytes(text.encode("utf-8-sig"))
-    ingest_files(drops, lake, RunDay(date.fromisoformat(LANDS_ON), "late-store"))
+    resend_till_file(drops, lake, SOLD_ON, LANDS_ON, card, "S0001-late-1")
     landed = pq.read_table(lake / "raw" / "store" / "pos_lines" / f"dt={SOLD_ON}" / "part-0.parquet")
     receipts = landed.column("receipt_no").to_pylist()
     assert "S0001-late-1" in receipts, "the store ingestion files it under its day"
     assert sum(receipt.startswith("S0001-") and receipt != "S0001-late-1" for receipt in receipts) > 0
 
-    order_customer, account = never_bought_with(incremental, "yz_open_id")
-    paid = f"{SOLD_ON} 11:00:00"
-    order = {"tid": "E-late-1", "status": "TRADE_SUCCESS", "created": paid, "update_time": f"{LANDS_ON} 09:00:00"}
-    order |= {"pay_time": paid, "consign_time": "", "success_time": "", "refund_state": 0, "yz_open_id": account}
-    order |= {"buyer_phone": "", "outer_user_id": "", "total_fee": "199.00", "post_fee": "0.00", "payment": "199.00"}
-    order |= {"wx_entrance": "direct_buy", "source_channel": "", "source_ref": "", "daogou": ""}
-    add_rows(lake, "shop", "orders", [order])
+    order_customer, account = never_bought_with(incremental, "yz_open_id", STORED_UNTIL)
+    order = shop_order("E-late-1", account, f"{SOLD_ON} 11:00:00", f"{LANDS_ON} 09:00:00", "199.00")
+    add_rows(lake, "shop", "orders", [order], LANDS_ON, (SOLD_ON, LANDS_ON))
 
     # A customer whose one purchase so far is a shop order paid after HISTORY_START: wholly refunded.
     refund_customer, refunded_order, amount, refunded_day = query(
@@ -147,7 +89,7 @@ def late_data(world_warehouse, tmp_path_factory):
             order by 1 limit 1""",
     )[0]
     refund = {"tid": refunded_order, "refund_id": "R-late-1", "refund_fee": f"{amount:.2f}", "refund_state": 2}
-    add_rows(lake, "shop", "refunds", [refund | {"refund_time": f"{LANDS_ON} 10:00:00"}])
+    add_rows(lake, "shop", "refunds", [refund | {"refund_time": f"{LANDS_ON} 10:00:00"}], LANDS_ON, (SOLD_ON, LANDS_ON))
 
     customers = {"receipt": receipt_customer, "order": order_customer, "refund": refund_customer}
     before = {kind: daily(incremental, customer) for kind, customer in customers.items()}

@@ -1,3 +1,12 @@
+{#- An incremental run rewrites every period of a (source, customer, tag group) whose periods changed. -#}
+{% set period_key = ['source', 'customer_id', 'tag_group'] %}
+{{ config(
+    materialized=siyu.keyed_history_materialization(),
+    unique_key=period_key,
+    incremental_strategy=siyu.incremental_strategy(),
+    on_schema_change='fail',
+    post_hook="{% if is_incremental() %}delete from {{ this }} where is_current is null{% endif %}"
+) }}
 -- Every tag a customer carries, computed or set by people, in one long table with its history
 -- (domain.md §3): one row per customer, tag and uninterrupted period. valid_to is the first day the tag
 -- no longer held (null while it holds). Sources:
@@ -6,6 +15,23 @@
 --             snapshot date: no history yet)
 --   wecom     corp tags guides set on the friendship (from every daily snapshot of the friendships)
 --   store     the membership's store and the marketing opt-in
+--
+-- Incremental (issue 22): periods are computed again only from each history's first recomputed day on, var
+-- segments_revision_max_days before the latest day the stored periods show (customer_segments_daily revises
+-- no older day; a WeCom snapshot landing later than that waits for a full refresh). A period that held on
+-- the stored day before it keeps its valid_from and continues into the recomputed days. The tags with no
+-- history are computed again whole. Only the (source, customer, tag group) whose rows changed are written:
+-- all their periods, replacing the stored ones (delete+insert on that key). A key left with no rows at all
+-- (an id merged away) is written as one marker row, which the post-hook deletes with the stored ones.
+-- A full refresh computes everything from the first day; both give the same rows
+-- (tests/test_incremental_replay.py). Kept periods keep the customer_id of their days, as
+-- customer_segments_daily does.
+
+{% set daily_tag_groups = ['rfm_segment', 'lifecycle_stage', 'order_milestone', 'ladder_rung'] %}
+{#- The stored rows with a history: the daily computed tags and every WeCom tag. -#}
+{% set has_history -%}
+    (stored.source = 'wecom' or (stored.source = 'computed' and stored.tag_group in ('{{ daily_tag_groups | join("', '") }}')))
+{%- endset %}
 
 with
 
@@ -41,50 +67,146 @@ customer_nodes as (
     select * from {{ ref('int_customer_nodes') }}
 ),
 
--- Daily values, one row per customer, day and tag; then islands of consecutive days.
-computed_daily as (
-    select customer_id, snapshot_date, 'rfm_segment' as tag_group, rfm_segment as tag from daily
+history_sources as (
+    select 'computed' as source
     union all
-    select customer_id, snapshot_date, 'lifecycle_stage', lifecycle_stage from daily
-    union all
-    select customer_id, snapshot_date, 'order_milestone', order_milestone from daily
-    union all
-    select customer_id, snapshot_date, 'ladder_rung', ladder_rung from daily
+    select 'wecom'
 ),
 
-computed_days as (
-    select distinct snapshot_date from daily
+{% if is_incremental() -%}
+stored as (
+    select * from {{ this }}
+),
+
+stored_history as (
+    select * from stored
+    where {{ has_history }}
+),
+
+latest_stored_days as (
+    select source, max(coalesce(valid_to, valid_from)) as latest_day
+    from stored_history
+    group by source
+),
+{%- endif %}
+
+-- Each history is computed again from first_day on; a full refresh from the beginning.
+windows as (
+    select
+        history_sources.source,
+        {% if is_incremental() -%}
+            coalesce(
+                cast({{ dbt.dateadd('day', -var('segments_revision_max_days'), 'latest_stored_days.latest_day') }} as date),
+                cast('1900-01-01' as date)
+            )
+        {%- else -%}
+            cast('1900-01-01' as date)
+        {%- endif %} as first_day
+    from history_sources
+    {% if is_incremental() -%}
+        left join latest_stored_days on history_sources.source = latest_stored_days.source
+    {%- endif %}
+),
+
+daily_in_window as (
+    select * from daily
+    where snapshot_date >= (
+        select windows.first_day from windows
+        where windows.source = 'computed'
+    )
+),
+
+tag_snapshots_in_window as (
+    select * from tag_snapshots
+    where snapshot_date >= (
+        select windows.first_day from windows
+        where windows.source = 'wecom'
+    )
+),
+
+-- Daily values, one row per customer, day and tag; then islands of consecutive days.
+computed_daily as (
+    {%- for tag_group in daily_tag_groups %}
+        select customer_id, snapshot_date, '{{ tag_group }}' as tag_group, {{ tag_group }} as tag
+        from daily_in_window
+        {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
 ),
 
 wecom_daily as (
     select
         customer_nodes.customer_id,
-        tag_snapshots.snapshot_date,
+        tag_snapshots_in_window.snapshot_date,
         coalesce(corp_tags.tag_group_name, 'wecom') as tag_group,
-        coalesce(corp_tags.tag_name, tag_snapshots.tag_id) as tag
-    from tag_snapshots
+        coalesce(corp_tags.tag_name, tag_snapshots_in_window.tag_id) as tag
+    from tag_snapshots_in_window
     inner join customer_nodes
-        on {{ siyu.customer_node_is('customer_nodes', 'external_userid', 'tag_snapshots.external_userid') }}
-    left join corp_tags on tag_snapshots.tag_id = corp_tags.tag_id
+        on {{ siyu.customer_node_is('customer_nodes', 'external_userid', 'tag_snapshots_in_window.external_userid') }}
+    left join corp_tags on tag_snapshots_in_window.tag_id = corp_tags.tag_id
 ),
 
-wecom_days as (
-    select distinct snapshot_date from tag_snapshots
+window_days as (
+    select distinct 'computed' as source, snapshot_date from daily_in_window
+    union all
+    select distinct 'wecom', snapshot_date from tag_snapshots_in_window
+),
+
+-- The stored day just before each window: a period that held on it continues into the window.
+boundary_days as (
+    {% if is_incremental() -%}
+        select 'computed' as source, max(snapshot_date) as snapshot_date
+        from daily
+        where snapshot_date < (
+            select windows.first_day from windows
+            where windows.source = 'computed'
+        )
+        union all
+        select 'wecom', max(snapshot_date)
+        from tag_snapshots
+        where snapshot_date < (
+            select windows.first_day from windows
+            where windows.source = 'wecom'
+        )
+    {%- else -%}
+        select source, cast(null as date) as snapshot_date from history_sources
+        where 1 = 0
+    {%- endif %}
 ),
 
 -- Days are numbered so that two stored days in a row are consecutive even when a day is missing.
 numbered_days as (
-    select 'computed' as source, snapshot_date, dense_rank() over (order by snapshot_date) as day_number
-    from computed_days
-    union all
-    select 'wecom', snapshot_date, dense_rank() over (order by snapshot_date)
-    from wecom_days
+    select source, snapshot_date, dense_rank() over (partition by source order by snapshot_date) as day_number
+    from (
+        select source, snapshot_date from window_days
+        union all
+        select source, snapshot_date from boundary_days
+        where snapshot_date is not null
+    ) as days
 ),
 
+-- held_since: the valid_from of a stored period that held on the boundary day.
 tag_days as (
-    select distinct 'computed' as source, customer_id, snapshot_date, tag_group, tag from computed_daily
+    select distinct
+        'computed' as source, customer_id, snapshot_date, tag_group, tag, cast(null as date) as held_since
+    from computed_daily
     union all
-    select distinct 'wecom', customer_id, snapshot_date, tag_group, tag from wecom_daily
+    select distinct 'wecom', customer_id, snapshot_date, tag_group, tag, cast(null as date)
+    from wecom_daily
+    {%- if is_incremental() %}
+        union all
+        select
+            stored_history.source,
+            stored_history.customer_id,
+            boundary_days.snapshot_date,
+            stored_history.tag_group,
+            stored_history.tag,
+            stored_history.valid_from
+        from stored_history
+        inner join boundary_days on stored_history.source = boundary_days.source
+        where
+            stored_history.valid_from <= boundary_days.snapshot_date
+            and (stored_history.valid_to is null or stored_history.valid_to > boundary_days.snapshot_date)
+    {%- endif %}
 ),
 
 islands as (
@@ -94,6 +216,7 @@ islands as (
         tag_days.tag_group,
         tag_days.tag,
         tag_days.snapshot_date,
+        tag_days.held_since,
         numbered_days.day_number - row_number() over (
             partition by tag_days.source, tag_days.customer_id, tag_days.tag_group, tag_days.tag
             order by tag_days.snapshot_date
@@ -105,7 +228,13 @@ islands as (
 ),
 
 periods as (
-    select source, customer_id, tag_group, tag, min(snapshot_date) as valid_from, max(snapshot_date) as last_day
+    select
+        source,
+        customer_id,
+        tag_group,
+        tag,
+        min(coalesce(held_since, snapshot_date)) as valid_from,
+        max(snapshot_date) as last_day
     from islands
     group by source, customer_id, tag_group, tag, island
 ),
@@ -168,7 +297,7 @@ unioned as (
     select * from store_tags
 ),
 
-final as (
+recomputed as (
     select
         customer_id,
         tag_group,
@@ -179,6 +308,76 @@ final as (
         valid_to is null as is_current
     from unioned
     group by customer_id, tag_group, tag, source, valid_to
+),
+
+{% if is_incremental() -%}
+-- Stored periods of a history that ended before its window stay as they are; every other stored row is
+-- replaced by what was computed again.
+stored_kept_or_not as (
+    select
+        stored.*,
+        coalesce({{ has_history }} and stored.valid_to < windows.first_day, false) as is_kept
+    from stored
+    left join windows on stored.source = windows.source
+),
+
+kept as (
+    select customer_id, tag_group, tag, source, valid_from, valid_to, is_current
+    from stored_kept_or_not
+    where is_kept
+),
+
+replaced as (
+    select customer_id, tag_group, tag, source, valid_from, valid_to, is_current
+    from stored_kept_or_not
+    where not is_kept
+),
+
+changed_keys as (
+    select distinct source, customer_id, tag_group
+    from (
+        (select * from recomputed except select * from replaced)
+        union all
+        (select * from replaced except select * from recomputed)
+    ) as differences
+),
+
+keys_with_rows as (
+    select distinct source, customer_id, tag_group from recomputed
+),
+
+final as (
+    select recomputed.*
+    from recomputed
+    inner join changed_keys using (source, customer_id, tag_group)
+    union all
+    select kept.*
+    from kept
+    inner join changed_keys using (source, customer_id, tag_group)
+    union all
+    -- A key with no rows left: one marker row (is_current null) so that its stored rows are deleted.
+    select
+        changed_keys.customer_id,
+        changed_keys.tag_group,
+        cast(null as {{ dbt.type_string() }}) as tag,
+        changed_keys.source,
+        cast(null as date) as valid_from,
+        cast(null as date) as valid_to,
+        cast(null as boolean) as is_current
+    from changed_keys
+    left join keys_with_rows
+        on
+            changed_keys.source = keys_with_rows.source
+            and changed_keys.customer_id = keys_with_rows.customer_id
+            and changed_keys.tag_group = keys_with_rows.tag_group
+    where keys_with_rows.customer_id is null
 )
+{% else %}
+-- noqa: disable=LT02
+final as (
+    select * from recomputed
+)
+-- noqa: enable=LT02
+{% endif %}
 
 select * from final

@@ -1,0 +1,183 @@
+"""Incremental runs equal a full refresh over a multi-day replay with late data (issue 22).
+
+A copy of the small world's lake and warehouse is built as of DAYS[0] (a full refresh), then one
+incremental build a day up to DAYS[-1] (var snapshot_date), as the daily run does. Before some days' builds,
+data lands late (tests/late_arrivals.py): a shop order paid days earlier, a till file a vendor sends again
+with a receipt it left out, a WeCom friendship snapshot where a guide changed a friend's tags, and a full
+refund of an older order. After the last day, every incremental model equals a full refresh of the same
+lake as of that day, built on a copy of the same starting warehouse:
+
+- customer_segments_daily and customer_tags row for row;
+- int_identity_map (never wiped) in what it determines: each identifier's customer_id. customer_since,
+  assigned_at and previous_customer_id record when and from what each run assigned, so they differ;
+- customer_merges (appended, never rebuilt) in its merges: merged_id, into_id and reason, not merged_at
+  (the run's clock);
+- audience_membership_changes (an event log of runs, never rebuilt) in the membership its events describe:
+  the replay logs a change on the day it happened, a full refresh all of them in its one run, so
+  effective_on and changed_at differ by design.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import duckdb
+import pytest
+from late_arrivals import add_rows, never_bought_with, query, resend_till_file, retag_friendship, shop_order
+
+from siyu.transform import dbt_build
+
+pytestmark = pytest.mark.integration
+
+HISTORY_START = "2025-12-05"
+DAYS = ["2025-12-19", "2025-12-20", "2025-12-21", "2025-12-22", "2025-12-23", "2025-12-24"]
+ORDER_PAID_ON, RECEIPT_SOLD_ON = "2025-12-16", "2025-12-17"
+ORDER_LANDS_ON, RECEIPT_LANDS_ON, RETAGGED_ON, REFUND_LANDS_ON = DAYS[2], DAYS[3], DAYS[4], DAYS[5]
+# The incremental models and every model between them and the raw lake (the staging views name the lake
+# they were built on, and this lake is a copy).
+SELECT = "+customer_tags +audience_membership_changes customer_merges"
+
+SAME_ROWS = ["marts.customer_segments_daily", "marts.customer_tags"]
+# What a never-wiped or appended model determines, without the columns that record a run's clock.
+SAME_MEANING = {
+    "int_identity_map": "select node_key, customer_id from intermediate.int_identity_map",
+    "customer_merges": "select merged_id, into_id, reason from marts.customer_merges",
+    "audience_membership": """
+        select customer_id, audience from (
+            select
+                customer_id,
+                audience,
+                change,
+                row_number() over (
+                    partition by customer_id, audience order by changed_at desc, change desc
+                ) as event_rank
+            from audiences.audience_membership_changes
+        ) as events
+        where event_rank = 1 and change = 'entered'""",
+}
+
+
+def build(lake, warehouse, snapshot, *extra):
+    variables = json.dumps({"snapshot_date": snapshot, "segments_history_start": HISTORY_START})
+    result = dbt_build(lake, warehouse, select=SELECT, extra_args=["--vars", variables, *extra], unit_tests=False)
+    assert result.success, result.failures
+
+
+def differences(incremental, full, sql):
+    """Rows only the incremental warehouse has, and rows only the full refresh has (multisets)."""
+    with duckdb.connect(str(incremental), read_only=True) as con:
+        con.execute(f"attach '{full}' as full_refresh (read_only)")
+        ours = sql
+        theirs = sql.replace("from intermediate.", "from full_refresh.intermediate.")
+        theirs = theirs.replace("from marts.", "from full_refresh.marts.")
+        theirs = theirs.replace("from audiences.", "from full_refresh.audiences.")
+        count = con.sql(f"select count(*) from ({ours})").fetchall()[0][0]
+        only_ours = con.sql(f"select count(*) from ({ours} except all {theirs})").fetchall()[0][0]
+        only_theirs = con.sql(f"select count(*) from ({theirs} except all {ours})").fetchall()[0][0]
+    return count, only_ours, only_theirs
+
+
+@pytest.fixture(scope="module")
+def replay(world_warehouse, tmp_path_factory):
+    """GIVEN the world stored as of DAYS[0] WHEN each later day is built incrementally, with late data
+    landing before some of them THEN: the incremental warehouse, a full refresh as of the last day, and
+    what landed late."""
+    root = tmp_path_factory.mktemp("replay")
+    lake, drops = root / "lake", root / "drops"
+    shutil.copytree(world_warehouse.parents[1] / "lake", lake)
+    shutil.copytree(world_warehouse.parents[1] / "drops", drops)
+    incremental, full = root / "incremental" / "siyu.duckdb", root / "full" / "siyu.duckdb"
+    incremental.parent.mkdir()
+    full.parent.mkdir()
+    shutil.copy(world_warehouse, incremental)
+    shutil.copy(world_warehouse, full)
+    build(lake, incremental, DAYS[0], "--full-refresh")
+
+    late = {}
+    for day in DAYS[1:]:
+        if day == ORDER_LANDS_ON:
+            late["order"], account = never_bought_with(incremental, "yz_open_id", DAYS[0])
+            order = shop_order("E-replay-1", account, f"{ORDER_PAID_ON} 11:00:00", f"{day} 09:00:00", "199.00")
+            add_rows(lake, "shop", "orders", [order], day, (ORDER_PAID_ON, day))
+        if day == RECEIPT_LANDS_ON:
+            late["receipt"], card = never_bought_with(incremental, "member_card", DAYS[0])
+            resend_till_file(drops, lake, RECEIPT_SOLD_ON, day, card, "S0001-replay-1")
+        if day == RETAGGED_ON:
+            late["friend"] = retag_friendship(lake, day)
+        if day == REFUND_LANDS_ON:
+            # A customer whose one purchase so far is a shop order paid in the stored history: wholly refunded.
+            late["refund"], order_id, amount, late["refunded_on"] = query(
+                incremental,
+                f"""select customer_id, min(order_id), min(net_amount), strftime(min(paid_on), '%Y-%m-%d')
+                    from intermediate.prep_customer_orders
+                    group by customer_id
+                    having count(*) = 1 and min(channel) = 'online'
+                        and min(paid_on) between '{HISTORY_START}' and '{DAYS[0]}'
+                    order by 1 limit 1""",
+            )[0]
+            refund = {"tid": order_id, "refund_id": "R-replay-1", "refund_fee": f"{amount:.2f}", "refund_state": 2}
+            add_rows(lake, "shop", "refunds", [refund | {"refund_time": f"{day} 10:00:00"}], day, (day, day))
+        build(lake, incremental, day)
+
+    build(lake, full, DAYS[-1], "--full-refresh")
+    return {"incremental": incremental, "full": full, "late": late}
+
+
+@pytest.mark.parametrize("table", SAME_ROWS)
+def test_an_incremental_model_equals_a_full_refresh_row_for_row(replay, table):
+    count, only_incremental, only_full = differences(replay["incremental"], replay["full"], f"select * from {table}")
+    assert count > 0
+    assert (only_incremental, only_full) == (0, 0)
+
+
+@pytest.mark.parametrize("what", SAME_MEANING)
+def test_a_kept_history_determines_what_a_full_refresh_determines(replay, what):
+    count, only_incremental, only_full = differences(replay["incremental"], replay["full"], SAME_MEANING[what])
+    assert count > 0 or what == "customer_merges"
+    assert (only_incremental, only_full) == (0, 0)
+
+
+def tag_periods(warehouse, customer_id, tag_group):
+    return query(
+        warehouse,
+        f"""select tag, strftime(valid_from, '%Y-%m-%d'), strftime(valid_to, '%Y-%m-%d') from marts.customer_tags
+            where customer_id = '{customer_id}' and tag_group = '{tag_group}' order by valid_from, tag""",
+    )
+
+
+@pytest.mark.parametrize(("kind", "bought_on"), [("order", ORDER_PAID_ON), ("receipt", RECEIPT_SOLD_ON)])
+def test_a_late_purchase_closes_the_no_purchase_period_on_its_day(replay, kind, bought_on):
+    periods = tag_periods(replay["incremental"], replay["late"][kind], "rfm_segment")
+    assert periods[0][0] == "no_purchase" and periods[0][2] == bought_on, periods
+    assert periods[1][0] != "no_purchase" and periods[1][1] == bought_on, periods
+
+
+def test_a_late_full_refund_leaves_the_customer_never_having_bought(replay):
+    periods = tag_periods(replay["incremental"], replay["late"]["refund"], "rfm_segment")
+    assert periods == [("no_purchase", periods[0][1], None)], periods
+
+
+def test_a_changed_wecom_tag_opens_a_period_on_the_snapshot_day(replay):
+    opened = query(
+        replay["incremental"],
+        f"""select count(*) from marts.customer_tags as tags
+            inner join intermediate.int_customer_nodes as nodes
+                on tags.customer_id = nodes.customer_id and nodes.id_type = 'external_userid'
+            where nodes.id_value = '{replay["late"]["friend"]}' and tags.source = 'wecom'
+                and tags.valid_from = '{RETAGGED_ON}'""",
+    )[0][0]
+    assert opened == 1
+
+
+def test_a_period_that_still_holds_is_one_row_not_split_at_a_run(replay):
+    """No period ends on the day another of the same tag starts: a run continues what held before it."""
+    split = query(
+        replay["incremental"],
+        """select count(*) from marts.customer_tags as earlier
+           inner join marts.customer_tags as later
+               on earlier.customer_id = later.customer_id and earlier.source = later.source
+               and earlier.tag_group = later.tag_group and earlier.tag = later.tag
+               and earlier.valid_to = later.valid_from""",
+    )[0][0]
+    assert split == 0
