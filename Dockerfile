@@ -13,8 +13,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     SIYU_WAREHOUSE=/data/warehouse/siyu.duckdb \
     SIYU_EXPORTS_DIR=/data/exports
 
+# Java 17 for Spark (SIYU_ENGINE=spark: the transform's local Spark, and the compose profile's master and worker).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends build-essential \
+    && apt-get install -y --no-install-recommends build-essential openjdk-17-jre-headless \
     && rm -rf /var/lib/apt/lists/* \
     && pip install --no-cache-dir uv
 

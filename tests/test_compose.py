@@ -31,7 +31,7 @@ def compose() -> dict:
 
 def test_the_stack_has_every_airflow_component_on_postgres(compose):
     services = compose["services"]
-    assert AIRFLOW_SERVICES | {"postgres", "simulators"} == set(services)
+    assert AIRFLOW_SERVICES | {"postgres", "simulators", "spark-master", "spark-worker"} == set(services)
     assert services["postgres"]["image"].startswith("postgres:")
     assert "healthcheck" in services["postgres"]
     for name in AIRFLOW_SERVICES:
@@ -91,6 +91,25 @@ def test_commands_exist_in_the_locked_airflow_and_siyu(compose):
     generate = subprocess.run([str(BIN / "siyu"), "world", "generate", "--help"], capture_output=True, text=True)
     for flag in re.findall(r"--[a-z-]+", script.split(";", 1)[0]):
         assert flag in generate.stdout, flag
+
+
+def test_the_spark_profile_runs_pyspark_spark_on_shared_volumes(compose):
+    """The Spark profile's master and worker run the siyu image's own Spark (pyspark's spark-class, the same
+    version the driver in the Airflow task has); the worker's executors read the lake and write the tables
+    at the paths the driver names, so it mounts the same volumes at the same places."""
+    services = compose["services"]
+    for name in ("spark-master", "spark-worker"):
+        service = services[name]
+        assert service["profiles"] == ["spark"] and service["image"] == "siyu:latest"
+        assert service["entrypoint"][0] == "spark-class"
+        assert (BIN / "spark-class").exists()
+    assert services["spark-worker"]["entrypoint"][2] == "spark://spark-master:7077"
+    scheduler = services["airflow-scheduler"]
+    assert scheduler["environment"]["SIYU_ENGINE"] == "${SIYU_ENGINE:-duckdb}"
+    worker_mounts = set(services["spark-worker"]["volumes"])
+    assert {"lake:/data/lake", "warehouse:/data/warehouse"} <= worker_mounts <= set(scheduler["volumes"])
+    assert scheduler["environment"]["SIYU_SPARK_DIR"].startswith("/data/warehouse/")
+    assert "openjdk-17-jre-headless" in (REPO / "Dockerfile").read_text(encoding="utf-8")
 
 
 def test_the_dockerfile_builds_from_the_lock():
