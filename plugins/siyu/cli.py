@@ -257,9 +257,12 @@ def _docs(args: argparse.Namespace) -> int:
 def _sql(args: argparse.Namespace) -> int:
     import duckdb
 
+    from siyu.config import load_settings
     from siyu.transform import warehouse_path
 
     warehouse = Path(args.warehouse) if args.warehouse else warehouse_path()
+    if load_settings().engine == "spark":
+        return _spark_sql(args, warehouse)
     if not warehouse.exists():
         print(f"siyu sql: no warehouse at {warehouse}", file=sys.stderr)
         return 2
@@ -274,6 +277,28 @@ def _sql(args: argparse.Namespace) -> int:
                 relation.df().to_csv(sys.stdout, index=False)
             else:
                 relation.show(max_rows=args.max_rows, max_width=200)
+    return 0
+
+
+def _spark_sql(args: argparse.Namespace, warehouse: Path) -> int:
+    """`siyu sql` on Spark's tables (engine spark; docs/spark.md): the query runs on the local Spark session."""
+    from pyspark.errors import PySparkException
+
+    from siyu.warehouse.spark import session, spark_dir
+
+    folder = spark_dir(warehouse)
+    if not (folder / "metastore_db").exists():
+        print(f"siyu sql: no Spark warehouse at {folder}: build it first (siyu build)", file=sys.stderr)
+        return 2
+    try:
+        frame = session(folder).sql(args.query).toPandas()
+    except PySparkException as error:
+        print(f"siyu sql: {str(error).splitlines()[0]}", file=sys.stderr)
+        return 1
+    if args.csv:
+        frame.to_csv(sys.stdout, index=False)
+    else:
+        print(frame.head(args.max_rows).to_string(index=False, max_colwidth=60))
     return 0
 
 
