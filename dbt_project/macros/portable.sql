@@ -52,11 +52,17 @@
         )
     end
 {%- endmacro %}
-{#- Spark: the pads are session settings (spark.siyu.pseudonym_ipad / _opad, hex) that Spark substitutes
-    into the statement when it runs (spark.sql.variable.substitute), so they are not in dbt's compiled SQL. -#}
+{#- Spark: the pads are session settings (spark.siyu.pseudonym_ipad / _opad, hex) that siyu.transform sets on
+    the Spark session before dbt runs and Spark substitutes into the statement when it runs
+    (spark.sql.variable.substitute), so they are not in dbt's compiled SQL; without them the statement
+    fails instead of hashing without the key. -#}
 {% macro spark__hash_identifier(expression) -%}
-    sha2(concat(unhex('${spark.siyu.pseudonym_opad}'),
-        unhex(sha2(concat(unhex('${spark.siyu.pseudonym_ipad}'), cast({{ expression }} as binary)), 256))), 256)
+    case
+        when length('${spark.siyu.pseudonym_opad}') <> 128
+            then raise_error('siyu: no pseudonym key on the Spark session (siyu.transform sets it)')
+        else sha2(concat(unhex('${spark.siyu.pseudonym_opad}'),
+            unhex(sha2(concat(unhex('${spark.siyu.pseudonym_ipad}'), cast({{ expression }} as binary)), 256))), 256)
+    end
 {%- endmacro %}
 
 {#- A Parquet file as a relation, by path. -#}
@@ -95,6 +101,12 @@
 {% macro incremental_strategy() %}{{ return(adapter.dispatch('incremental_strategy', 'siyu')()) }}{% endmacro %}
 {% macro default__incremental_strategy() %}{{ return('delete+insert') }}{% endmacro %}
 {% macro spark__incremental_strategy() %}{{ return('insert_overwrite') }}{% endmacro %}
+
+{#- The partition column insert_overwrite needs on Spark (the model's unique key); none on DuckDB, which
+    partitions only DuckLake tables and warns otherwise. -#}
+{% macro partition_by(column) %}{{ return(adapter.dispatch('partition_by', 'siyu')(column)) }}{% endmacro %}
+{% macro default__partition_by(column) %}{{ return(none) }}{% endmacro %}
+{% macro spark__partition_by(column) %}{{ return(column) }}{% endmacro %}
 
 {#- A new customer's id derived from a key (int_identity_map): 'C' and the first 16 hex digits of the key's
     SHA-256, lower case. -#}

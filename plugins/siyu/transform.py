@@ -192,11 +192,13 @@ def _spark_build(
     from dbt.cli.main import dbtRunner
 
     from siyu.pseudonyms import privacy_dir
-    from siyu.spark_steps import DOWNSTREAM, run_python_models
-    from siyu.warehouse.spark import session, spark_dir
+    from siyu.spark_steps import DOWNSTREAM, PYTHON_MODELS, run_python_models
+    from siyu.warehouse.spark import session, set_pseudonym_pads, spark_dir
 
     folder = spark_dir(warehouse)
     folder.mkdir(parents=True, exist_ok=True)
+    # The session dbt-spark joins (getOrCreate), started here so the pseudonym key's pads are set on it.
+    set_pseudonym_pads(session(folder), lake)
     privacy = privacy_dir(Path(lake)).resolve()
     build_vars = {
         **build_vars,
@@ -210,8 +212,13 @@ def _spark_build(
     args += ["--vars", json.dumps(build_vars, ensure_ascii=False, default=str), *extra_args]
     if not unit_tests:
         args += ["--exclude-resource-type", "unit_test"]
-    if select:
+    # A selection: the same three steps, limited to it, when it holds a Python model; else one invocation.
+    selected = _selected_models(args, select) if select else None
+    if selected is not None and not selected & set(PYTHON_MODELS):
         steps = [[*args, "--select", select]]
+    elif selected is not None:
+        later = sorted(selected & _selected_models(args, DOWNSTREAM))
+        steps = [[*args, "--select", select, "--exclude", DOWNSTREAM], [*args, "--select", " ".join(later)]]
     else:
         steps = [[*args, "--exclude", DOWNSTREAM], [*args, "--select", DOWNSTREAM]]
     statuses: dict[str, int] = {}
@@ -241,6 +248,20 @@ def _spark_build(
             break
     log.info("dbt build (spark): %s", statuses)
     return BuildResult(success=not failures, results=statuses, failures=failures)
+
+
+def _selected_models(build_args: list[str], select: str) -> set[str]:
+    """The names of the models and tests a dbt selection picks (`dbt ls`, which opens no connection)."""
+    from dbt.cli.main import dbtRunner
+
+    keep = ("--target", "--project-dir", "--profiles-dir", "--target-path", "--vars")
+    args = ["ls", "--quiet", "--output", "name", "--select", select]
+    for flag in keep:
+        args += [flag, build_args[build_args.index(flag) + 1]]
+    result = dbtRunner().invoke(args)
+    if not result.success:
+        raise RuntimeError(f"dbt ls --select {select!r} failed: {result.exception}")
+    return set(result.result or [])
 
 
 def _inputs(lake: Path, warehouse: Path, build_vars: dict, truth: Path | None) -> dict[str, str] | None:

@@ -28,7 +28,8 @@ sales as (
 final as (
     select
         *,
-        sales / sum(sales) over (partition by period_grain, period_start, store_id) as sales_share,
+        {{ siyu.ratio('sales', 'sum(sales) over (partition by period_grain, period_start, store_id)') }}
+            as sales_share,
         {{ siyu.kpi_unavailable_reason('kpi_store_categories') }} as unavailable_reason
     from sales
 )

@@ -54,7 +54,7 @@ measures as (
         connections.referrals,
         coalesce(activity.active_days, 0) as active_days,
         coalesce(activity.messages, 0) as messages,
-        case when spend.list_amount > 0 then cast(spend.discount_amount / spend.list_amount as double) end
+        case when spend.list_amount > 0 then {{ siyu.ratio('spend.discount_amount', 'spend.list_amount') }} end
             as discount_share
     from connections
     left join spend on connections.customer_id = spend.customer_id

@@ -2,6 +2,7 @@
     materialized='incremental',
     unique_key='snapshot_date',
     incremental_strategy=siyu.incremental_strategy(),
+    partition_by=siyu.partition_by('snapshot_date'),
     on_schema_change='fail'
 ) }}
 -- One row per day and customer: RFM (F per var rfm_frequency, F and M over var rfm_window_days), the

@@ -68,6 +68,16 @@ def session(folder: Path):
     return spark
 
 
+def set_pseudonym_pads(spark, lake: Path) -> None:
+    """The pseudonym key's HMAC pads as runtime settings of the session (spark.siyu.pseudonym_ipad/_opad, hex),
+    which macro hash_identifier reads through Spark's variable substitution: never in compiled SQL or logs."""
+    from siyu.pseudonyms import pads, pseudonym_key
+
+    inner, outer = pads(pseudonym_key(Path(lake)))
+    spark.conf.set("spark.siyu.pseudonym_ipad", inner.hex())
+    spark.conf.set("spark.siyu.pseudonym_opad", outer.hex())
+
+
 def to_pandas(frame) -> pd.DataFrame:
     """A Spark DataFrame as pandas, timestamps as Spark shows them in the session's zone (UTC: siyu's
     timestamps are local wall-clock times stored without zone, macros/portable.sql)."""
