@@ -116,10 +116,11 @@ def _identifier(args: argparse.Namespace) -> str:
 def _erase(args: argparse.Namespace) -> int:
     import os
 
-    from siyu.privacy import erase, request_erasure
+    from siyu.privacy import erase, request_erasure, require_erasable_engine
     from siyu.settings import exports_dir, lake_root
     from siyu.transform import warehouse_path
 
+    require_erasable_engine()  # before her identifier is recorded in a request file
     lake = Path(args.lake) if args.lake else lake_root()
     client = None
     if not args.skip_wecom and not args.queue:

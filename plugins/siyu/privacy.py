@@ -438,6 +438,19 @@ def _write_private(path: Path, text: str) -> None:
         out.write(text)
 
 
+def require_erasable_engine() -> None:
+    """Erasure deletes from the kept tables (identity map history, merges, daily segments, sends) in place and
+    compacts the file: DuckDB's. On Spark's Parquet tables that is not written yet (docs/spark.md, Limits), and
+    an erasure that only rebuilt would leave her there, so it is refused before any request is recorded."""
+    from siyu.config import ConfigError, load_settings
+
+    if load_settings().engine != "duckdb":
+        raise ConfigError(
+            "erasure runs on the DuckDB warehouse only; with engine spark it is not available yet "
+            "(docs/spark.md, Limits). Nothing was recorded."
+        )
+
+
 def request_erasure(identifier: str, id_type: str | None = None, lake: Path | None = None) -> ErasureRequest:
     """Record a request (one file, mode 0600, deleted once done) for the erase DAG or `siyu erase`."""
     if id_type is not None and id_type != "customer_id" and id_type not in TYPE_NAMES:
@@ -474,6 +487,7 @@ def erase(
     from siyu.warehouse import open_warehouse
     from siyu.warehouse.maintenance import compact, residue
 
+    require_erasable_engine()
     requests = [requests] if isinstance(requests, ErasureRequest) else list(requests)
     key = pseudonym_key(lake)
     records, residue_values = [], set()
