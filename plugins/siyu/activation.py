@@ -60,9 +60,9 @@ MODELS = (
 def audiences_as_of(warehouse: Path) -> date | None:
     """The day the warehouse's audiences were computed as of: the latest audience_assignments.computed_on,
     else (no one qualified) the segments' day, customer_rfm.snapshot_date; None before the first build."""
-    from siyu.warehouse import open_warehouse
+    from siyu.warehouse import exists, open_warehouse
 
-    if not Path(warehouse).exists():
+    if not exists(warehouse):
         return None
     with open_warehouse(warehouse) as wh:
         if not all(wh.has(model) for model, _column in AS_OF_MODELS):

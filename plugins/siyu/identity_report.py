@@ -15,9 +15,9 @@ MODELS = ("identity_quality", *REPORT_MODELS)
 
 
 def print_report(warehouse: Path) -> int:
-    from siyu.warehouse import identity_quality, open_warehouse, read_models
+    from siyu.warehouse import exists, identity_quality, open_warehouse, read_models
 
-    if not warehouse.exists():
+    if not exists(warehouse):
         print(f"no warehouse at {warehouse}: run the transform (make demo) or set SIYU_WAREHOUSE", file=sys.stderr)
         return 1
     with open_warehouse(warehouse) as wh:

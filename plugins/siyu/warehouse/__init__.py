@@ -25,7 +25,15 @@ from typing import Protocol, runtime_checkable
 
 import pandas as pd
 
-__all__ = ["MissingModel", "UnreadableModel", "Warehouse", "identity_quality", "open_warehouse", "read_models"]
+__all__ = [
+    "MissingModel",
+    "UnreadableModel",
+    "Warehouse",
+    "exists",
+    "identity_quality",
+    "open_warehouse",
+    "read_models",
+]
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +102,20 @@ def open_warehouse(path: Path | str | None = None, read_only: bool = True) -> Wa
     if path is None:
         path = os.environ.get("SIYU_WAREHOUSE", "data/warehouse/siyu.duckdb")
     return DuckDBWarehouse(Path(path), read_only=read_only)
+
+
+def exists(path: Path | str | None = None) -> bool:
+    """Whether a warehouse has been built at `path` on the settings' engine: DuckDB's file, or Spark's
+    metastore in the Spark folder (siyu.warehouse.spark.spark_dir)."""
+    from siyu.config import load_settings
+
+    if load_settings().engine == "spark":
+        from siyu.warehouse.spark import spark_dir
+
+        return (spark_dir(path) / "metastore_db").exists()
+    if path is None:
+        path = os.environ.get("SIYU_WAREHOUSE", "data/warehouse/siyu.duckdb")
+    return Path(path).exists()
 
 
 def identity_quality(warehouse: Warehouse) -> dict:
