@@ -66,12 +66,15 @@ def test_a_run_day_spans_its_local_midnights():
 
 def test_settings_come_from_the_file_then_the_environment(tmp_path):
     config = tmp_path / "siyu.yml"
-    config.write_text("sources: [store, wecom]\ntimezone: Europe/Berlin\nvars:\n  rfm_window_days: 90\n")
+    config.write_text("sources: [store, wecom]\ntimezone: Europe/Berlin\nengine: spark\nvars:\n  rfm_window_days: 90\n")
     settings = load_settings({"SIYU_CONFIG": str(config)})
     assert settings.sources == ("wecom", "store") and settings.timezone == "Europe/Berlin"
-    assert settings.dbt_vars == {"rfm_window_days": 90}
-    overridden = load_settings({"SIYU_CONFIG": str(config), "SIYU_SOURCES": "store", "SIYU_TIMEZONE": "UTC"})
-    assert overridden.sources == ("store",) and overridden.timezone == "UTC"
+    assert settings.dbt_vars == {"rfm_window_days": 90} and settings.engine == "spark"
+    overridden = load_settings(
+        {"SIYU_CONFIG": str(config), "SIYU_SOURCES": "store", "SIYU_TIMEZONE": "UTC", "SIYU_ENGINE": "DuckDB"}
+    )
+    assert overridden.sources == ("store",) and overridden.timezone == "UTC" and overridden.engine == "duckdb"
+    assert load_settings({}).engine == "duckdb"
 
 
 @pytest.mark.parametrize(
@@ -82,6 +85,7 @@ def test_settings_come_from_the_file_then_the_environment(tmp_path):
         ({"SIYU_SOURCES": ""}, None),  # unset or empty: every source
         ({"SIYU_TIMEZONE": "China"}, "unknown time zone"),
         ({"SIYU_CONFIG": "/nonexistent/siyu.yml"}, "no such file"),
+        ({"SIYU_ENGINE": "snowflake"}, "unknown engine 'snowflake'; known: duckdb, spark"),
     ],
 )
 def test_bad_settings_are_refused_with_the_reason(environ, message):
