@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 STAMP := $(VENV)/.synced
 SCALE ?= 1000000
 
-.PHONY: setup system-deps demo airflow report docs test test-fast bench bench-pipeline lint clean
+.PHONY: setup system-deps demo airflow report docs test test-fast bench bench-daily bench-pipeline lint clean
 
 setup: $(STAMP)
 
@@ -53,6 +53,13 @@ test-fast: setup
 SNAPSHOT_EVERY_DAYS ?= 7
 bench: setup system-deps
 	$(VENV)/bin/python -m siyu_sim.bench --scale $(SCALE) --snapshot-every-days $(SNAPSHOT_EVERY_DAYS)
+	$(VENV)/bin/python -m siyu_sim.bench --only daily --scale $(DAILY_SCALE)
+
+# The daily runs side by side (issue 22): the full build, the daily run after one new day, the no-change
+# rerun and the 30th daily run, each with its peak memory, at DAILY_SCALE persons; `make bench` runs it last.
+DAILY_SCALE ?= 100000
+bench-daily: setup
+	$(VENV)/bin/python -m siyu_sim.bench --only daily --scale $(DAILY_SCALE)
 
 # Only the whole pipeline (make bench-pipeline SCALE=100000).
 bench-pipeline: setup

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from siyu_sim.daily import bench_daily
 from siyu_sim.world.generate import generate
 from siyu_sim.world.spec import WorldSpec
 
@@ -330,12 +331,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="siyu benchmarks")
     parser.add_argument("--scale", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--only", choices=["world", "identity", "identity-spark", "quality"], default=None)
+    parser.add_argument("--only", choices=["world", "identity", "identity-spark", "quality", "daily"], default=None)
     parser.add_argument(
         "--snapshot-every-days",
         type=int,
         default=7,
         help="the pipeline bench snapshots WeCom friendships this often over the world's year (0: only the last day)",
+    )
+    parser.add_argument(
+        "--daily-runs", type=int, default=30, help="the daily bench lands and builds this many days after the history"
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -345,9 +349,11 @@ def main() -> None:
         "quality": functools.partial(bench_identity_quality, snapshot_every_days=args.snapshot_every_days or None),
         "identity": bench_identity,
         "identity-spark": bench_identity_spark,
+        "daily": functools.partial(bench_daily, runs=args.daily_runs),
     }
     for name, bench in benches.items():
-        if args.only and name != args.only:
+        # The daily bench runs only when named: `make bench` runs it apart, at its own scale (DAILY_SCALE).
+        if (args.only and name != args.only) or (not args.only and name == "daily"):
             continue
         body = bench(args.scale, args.seed)
         write_section(f"{name}-{args.scale}", body)
