@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 STAMP := $(VENV)/.synced
 SCALE ?= 1000000
 
-.PHONY: setup system-deps demo airflow report docs test test-fast bench bench-daily bench-pipeline lint clean
+.PHONY: setup system-deps demo airflow report docs test test-fast bench bench-spark bench-daily bench-pipeline lint clean
 
 setup: $(STAMP)
 
@@ -51,9 +51,18 @@ test-fast: setup
 # World generation, the clustering step beside scipy, and the whole pipeline through the simulators stage
 # by stage, at SCALE persons (default 1,000,000: well over an hour on 2 cores). Figures go to BENCHMARKS.md.
 SNAPSHOT_EVERY_DAYS ?= 7
+# The Spark clustering bench's driver heap (the 1M identity graph: 3.7M identifiers, 5.3M edges).
+SPARK_DRIVER_MEMORY ?= 8g
 bench: setup system-deps
-	$(VENV)/bin/python -m siyu_sim.bench --scale $(SCALE) --snapshot-every-days $(SNAPSHOT_EVERY_DAYS)
+	SIYU_SPARK_DRIVER_MEMORY=$(SPARK_DRIVER_MEMORY) $(VENV)/bin/python -m siyu_sim.bench --scale $(SCALE) \
+		--snapshot-every-days $(SNAPSHOT_EVERY_DAYS)
 	$(VENV)/bin/python -m siyu_sim.bench --only daily --scale $(DAILY_SCALE)
+
+# Only the clustering step on Spark beside scipy, on the identity graph built from the world without the
+# whole pipeline: only the sources the graph reads landed, then dbt up to int_identity_edges (35 minutes at 1M).
+bench-spark: setup system-deps
+	SIYU_SPARK_DRIVER_MEMORY=$(SPARK_DRIVER_MEMORY) $(VENV)/bin/python -m siyu_sim.bench --only identity-spark \
+		--scale $(SCALE) --graph identity-sources
 
 # The daily runs side by side (issue 22): the full build, the daily run after one new day, the no-change
 # rerun and the 30th daily run, each with its peak memory, at DAILY_SCALE persons; `make bench` runs it last.

@@ -64,12 +64,13 @@ def pipeline_root(scale: int) -> Path:
     return REPO / "data" / "bench" / f"quality-{scale}"
 
 
-def pipeline_identity_graph(scale: int):
-    """The identity graph dbt built in the pipeline bench at this scale: (node count, from ids, to ids)."""
+def pipeline_identity_graph(scale: int, warehouse: Path | None = None):
+    """The identity graph dbt built in the pipeline bench at this scale (or in `warehouse`): (node count,
+    from ids, to ids)."""
     import duckdb
     import numpy as np
 
-    warehouse = pipeline_root(scale) / "warehouse" / "siyu.duckdb"
+    warehouse = warehouse or pipeline_root(scale) / "warehouse" / "siyu.duckdb"
     if not warehouse.exists():
         raise SystemExit(f"no pipeline warehouse at {warehouse}: run `make bench-pipeline SCALE={scale}` first")
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -119,16 +120,84 @@ def bench_identity(scale: int, seed: int, repeats: int = 3) -> str:
     )
 
 
-def bench_identity_spark(scale: int, seed: int) -> str:
+def identity_sources_root(scale: int) -> Path:
+    return REPO / "data" / "bench" / f"identity-{scale}"
+
+
+def build_identity_sources_graph(scale: int, seed: int) -> dict[str, float]:
+    """The identity graph without the whole pipeline: the world (kept from an earlier run with the same scale
+    and seed), only the sources int_identifiers_observed reads landed (siyu_sim.replay.land_identity_sources),
+    then `dbt build --select +int_identity_edges +int_identity_nodes` on DuckDB. The same models, sources and
+    merge protection as the pipeline bench, so the same graph as a pipeline bench with `--snapshot-every-days
+    0` (one friendship snapshot). Returns the seconds of each stage."""
+    import pandas as pd
+
+    from siyu.transform import dbt_build
+    from siyu_sim.replay import land_identity_sources
+    from siyu_sim.server import RunningSimulators
+
+    root = identity_sources_root(scale)
+    world = root / "world"
+    timings: dict[str, float] = {}
+    meta = world / "world.json"
+    kept = json.loads(meta.read_text(encoding="utf-8")) if meta.exists() else {}
+    began = time.perf_counter()
+    if (kept.get("scale"), kept.get("seed")) != (scale, seed):
+        shutil.rmtree(world, ignore_errors=True)
+        generate(WorldSpec(scale=scale, seed=seed), world)
+        timings["generate the world"] = time.perf_counter() - began
+    for folder in ("lake", "drops", "warehouse"):
+        shutil.rmtree(root / folder, ignore_errors=True)
+    began = time.perf_counter()
+    with RunningSimulators(world) as sim:
+        land_identity_sources(sim, world, root / "lake", root / "drops")
+    timings["land the identity sources (WeCom friendships, contacts, groups; shop orders, buyers; store)"] = (
+        time.perf_counter() - began
+    )
+    # The brand lists its stores' counter phones (var identity_shared_phones), as the pipeline bench does.
+    stores = pd.read_parquet(world / "store" / "stores.parquet", columns=["counter_phone"])
+    shared_phones = {"identity_shared_phones": sorted(stores["counter_phone"].dropna().unique().tolist())}
+    began = time.perf_counter()
+    result = dbt_build(
+        root / "lake",
+        root / "warehouse" / "siyu.duckdb",
+        truth=world / "truth",
+        select="+int_identity_edges +int_identity_nodes",
+        dbt_vars=shared_phones,
+        unit_tests=False,
+    )
+    if not result.success:
+        raise RuntimeError(f"dbt build of the identity graph failed: {result.failures}")
+    timings["dbt build --select +int_identity_edges +int_identity_nodes (DuckDB, with their data tests)"] = (
+        time.perf_counter() - began
+    )
+    return timings
+
+
+def bench_identity_spark(scale: int, seed: int, graph: str = "pipeline") -> str:
     """The clustering step on Spark: the same identity graph as bench_identity, clustered by the Spark twin
     of int_identity_clusters (large-star/small-star, macros/spark_clusters.sql) through `dbt run --target
-    spark` in local mode (siyu_sim.spark_clusters), with its rounds; its clusters must equal scipy's."""
+    spark` in local mode (siyu_sim.spark_clusters), with its rounds; its clusters must equal scipy's.
+    `graph`: "pipeline" reads the graph the pipeline bench built; "identity-sources" builds it first
+    (build_identity_sources_graph)."""
     import numpy as np
 
     from siyu.identity import connected_clusters
     from siyu_sim.spark_clusters import Graph, cluster_on_spark, node_keys
 
-    n_nodes, from_ids, to_ids = pipeline_identity_graph(scale)
+    if graph == "identity-sources":
+        graph_timings = build_identity_sources_graph(scale, seed)
+        warehouse = identity_sources_root(scale) / "warehouse" / "siyu.duckdb"
+        origin = (
+            "the identity graph built by `dbt build --select +int_identity_edges +int_identity_nodes` on DuckDB "
+            "over a lake holding only the sources those models read, landed from the world through the "
+            "simulators (siyu_sim.replay.land_identity_sources: the buyers' users.info.query answered in process, "
+            "the rest over HTTP; one friendship snapshot, as the 1M pipeline bench's `--snapshot-every-days 0`)"
+        )
+    else:
+        graph_timings, warehouse = {}, None
+        origin = "the identity graph of the pipeline bench"
+    n_nodes, from_ids, to_ids = pipeline_identity_graph(scale, warehouse)
     started = time.perf_counter()
     cluster_id, cluster_size = connected_clusters(n_nodes, from_ids, to_ids)
     scipy_seconds = time.perf_counter() - started
@@ -147,13 +216,23 @@ def bench_identity_spark(scale: int, seed: int) -> str:
     if len(run.clusters) != n_nodes or wrong:
         raise RuntimeError(f"Spark's clusters differ from scipy's: {len(run.clusters):,} rows, {wrong:,} wrong")
     spark_master = os.environ.get("SIYU_SPARK_MASTER", "local[2]")
+    driver_memory = os.environ.get("SIYU_SPARK_DRIVER_MEMORY", "4g")
+    command = f"python -m siyu_sim.bench --only identity-spark --scale {scale} --graph {graph}"
+    graph_steps = (
+        "Building the graph: "
+        + "; ".join(f"{name} {seconds:.1f} s" for name, seconds in graph_timings.items())
+        + ".\n\n"
+        if graph_timings
+        else ""
+    )
     return (
         f"## Identity clustering on Spark at {scale:,} persons\n\n"
-        f"Measured {date.today()} on {platform.machine()}, {os.cpu_count()} cores by `make bench SCALE={scale}`: "
-        f"the identity graph of the pipeline bench ({n_nodes:,} identifiers, {len(from_ids):,} edges, seed {seed}) "
-        f"clustered by the Spark twin of int_identity_clusters through `dbt run --target spark` (Spark local mode, "
-        f"{spark_master}); its clusters equal scipy's for every identifier.\n\n"
-        f"| step | seconds |\n| --- | --- |\n"
+        f"Measured {date.today()} on {platform.machine()}, {os.cpu_count()} cores by `{command}` "
+        f"(SIYU_SPARK_DRIVER_MEMORY={driver_memory}): {origin} ({n_nodes:,} identifiers, {len(from_ids):,} edges, "
+        f"seed {seed}) clustered by the Spark twin of int_identity_clusters through `dbt run --target spark` "
+        f"(Spark local mode, {spark_master}); its clusters equal scipy's for every identifier.\n\n"
+        + graph_steps
+        + f"| step | seconds |\n| --- | --- |\n"
         f"| scipy (siyu.identity.connected_clusters, the DuckDB target's step) | {scipy_seconds:.3f} |\n"
         f"| Spark: the model (large-star/small-star, **{run.rounds} rounds**) | {run.model_seconds:.1f} |\n"
         f"| Spark: the `dbt run` around it | {run.dbt_run_seconds:.1f} |\n"
@@ -333,6 +412,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--only", choices=["world", "identity", "identity-spark", "quality", "daily"], default=None)
     parser.add_argument(
+        "--graph",
+        choices=["pipeline", "identity-sources"],
+        default="pipeline",
+        help="identity-spark's graph: the pipeline bench's warehouse, or only the identity sources landed and built",
+    )
+    parser.add_argument(
         "--snapshot-every-days",
         type=int,
         default=7,
@@ -348,7 +433,7 @@ def main() -> None:
         "world": bench_world,
         "quality": functools.partial(bench_identity_quality, snapshot_every_days=args.snapshot_every_days or None),
         "identity": bench_identity,
-        "identity-spark": bench_identity_spark,
+        "identity-spark": functools.partial(bench_identity_spark, graph=args.graph),
         "daily": functools.partial(bench_daily, runs=args.daily_runs),
     }
     for name, bench in benches.items():
