@@ -123,6 +123,8 @@ def _run_plan(work_dir: Path) -> None:
     from dbt.cli.main import dbtRunner
     from pyspark.sql import SparkSession
 
+    from siyu.warehouse.spark import ensure_schema
+
     common = ["--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT), "--target", "spark"]
     paths = ["--target-path", str(work_dir / "target"), "--log-path", str(work_dir / "logs")]
     # dbt opens the profile's Spark session; the builder below then returns that same session.
@@ -133,7 +135,7 @@ def _run_plan(work_dir: Path) -> None:
     if not parsed.success:
         raise SystemExit("dbt parse failed on the spark target")
     spark = SparkSession.builder.getOrCreate()
-    spark.sql("create database if not exists intermediate")
+    ensure_schema(spark, "intermediate")
     outcomes = {}
     for step in json.loads((work_dir / "plan.json").read_text(encoding="utf-8")):
         name, graph = step["name"], work_dir / "graphs" / step["name"]

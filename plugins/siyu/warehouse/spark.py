@@ -100,12 +100,16 @@ def spark_type(dtype) -> str:
     return "string"
 
 
+def ensure_schema(spark, schema: str) -> None:
+    """The schema (Spark database) exists."""
+    spark.sql(f"create database if not exists {checked_name(schema)}")
+
+
 def write_table(spark, table: str, frame: pd.DataFrame, mode: str = "overwrite") -> None:
     """`frame` as the Parquet table `schema.name` (mode overwrite or append), with explicit column types."""
     from pyspark.sql.types import _parse_datatype_string
 
-    schema_name = table.split(".")[0]
-    spark.sql(f"create database if not exists {schema_name}")
+    ensure_schema(spark, table.split(".")[0])
     ddl = ", ".join(f"`{name}` {spark_type(dtype)}" for name, dtype in frame.dtypes.items())
     rows = [[_plain(value) for value in row] for row in frame.astype(object).itertuples(index=False)]
     data = spark.createDataFrame(rows, schema=_parse_datatype_string(ddl))
