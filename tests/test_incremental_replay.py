@@ -7,7 +7,8 @@ with a receipt it left out, a WeCom friendship snapshot where a guide changed a 
 refund of an older order. After the last day, every incremental model equals a full refresh of the same
 lake as of that day, built on a copy of the same starting warehouse:
 
-- customer_segments_daily and customer_tags row for row;
+- customer_segments_daily, customer_tags and the KPI marts (KPI_MARTS: they recompute the periods that overlap
+  the lookback and keep the older ones) row for row;
 - int_identity_map (never wiped) in what it determines: each identifier's customer_id. customer_since,
   assigned_at and previous_customer_id record when and from what each run assigned, so they differ;
 - customer_merges (appended, never rebuilt) in its merges: merged_id, into_id and reason, not merged_at
@@ -36,9 +37,19 @@ ORDER_PAID_ON, RECEIPT_SOLD_ON = "2025-12-16", "2025-12-17"
 ORDER_LANDS_ON, RECEIPT_LANDS_ON, RETAGGED_ON, REFUND_LANDS_ON = DAYS[2], DAYS[3], DAYS[4], DAYS[5]
 # The incremental models and every model between them and the raw lake (the staging views name the lake
 # they were built on, and this lake is a copy).
-SELECT = "+customer_tags +audience_membership_changes customer_merges"
+KPI_MARTS = [
+    "kpi_triangle",
+    "kpi_guides",
+    "kpi_community",
+    "kpi_community_summary",
+    "kpi_gmv_tree",
+    "kpi_gmv_new_returning",
+    "kpi_stores",
+    "kpi_store_categories",
+]
+SELECT = " ".join(["+customer_tags +audience_membership_changes customer_merges", *(f"+{kpi}" for kpi in KPI_MARTS)])
 
-SAME_ROWS = ["marts.customer_segments_daily", "marts.customer_tags"]
+SAME_ROWS = ["marts.customer_segments_daily", "marts.customer_tags", *(f"marts.{kpi}" for kpi in KPI_MARTS)]
 # What a never-wiped or appended model determines, without the columns that record a run's clock.
 SAME_MEANING = {
     "int_identity_map": "select node_key, customer_id from intermediate.int_identity_map",
@@ -121,7 +132,7 @@ def replay(world_warehouse, tmp_path_factory):
         build(lake, incremental, day)
 
     build(lake, full, DAYS[-1], "--full-refresh")
-    return {"incremental": incremental, "full": full, "late": late}
+    return {"incremental": incremental, "full": full, "late": late, "lake": lake}
 
 
 @pytest.mark.parametrize("table", SAME_ROWS)
@@ -136,6 +147,28 @@ def test_a_kept_history_determines_what_a_full_refresh_determines(replay, what):
     count, only_incremental, only_full = differences(replay["incremental"], replay["full"], SAME_MEANING[what])
     assert count > 0 or what == "customer_merges"
     assert (only_incremental, only_full) == (0, 0)
+
+
+def test_an_incremental_kpi_run_keeps_the_periods_before_its_lookback(replay, tmp_path):
+    """GIVEN the replayed warehouse with a marker in kpi_gmv_tree's first month and in December (inside the
+    lookback) WHEN the KPI marts are built again incrementally THEN the first month keeps its marker (it was
+    not recomputed) and December is computed again."""
+    warehouse = tmp_path / "siyu.duckdb"
+    shutil.copy(replay["incremental"], warehouse)
+    marked = "from marts.kpi_gmv_tree where period_grain = 'month' and channel = 'all'"
+    first_month = query(warehouse, f"select strftime(min(period_start), '%Y-%m-%d') {marked}")[0][0]
+    months = (first_month, "2025-12-01")
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(f"update marts.kpi_gmv_tree set gmv = -1 where period_grain = 'month' and period_start in {months}")
+    variables = json.dumps({"snapshot_date": DAYS[-1], "segments_history_start": HISTORY_START})
+    # The models only: the marker breaks the GMV tree's data test, which is not what this test is about.
+    only_models = ["--vars", variables, "--exclude-resource-type", "test"]
+    result = dbt_build(replay["lake"], warehouse, select=" ".join(KPI_MARTS), extra_args=only_models, unit_tests=False)
+    assert result.success, result.failures
+    gmv = dict(query(warehouse, f"select strftime(period_start, '%Y-%m-%d'), gmv {marked}"))
+    assert first_month < "2025-11-01"
+    assert gmv[first_month] == -1
+    assert gmv["2025-12-01"] > 0
 
 
 def tag_periods(warehouse, customer_id, tag_group):

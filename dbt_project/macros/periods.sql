@@ -37,3 +37,25 @@
 {% macro day_offsets() -%}
     select generated_number - 1 as day_offset from ({{ dbt.generate_series(var('day_spine_max_days')) }}) as series
 {%- endmacro %}
+
+{#- Incremental KPI marts (issue 22): the first day of the earliest period, at any grain, that overlaps the
+    lookback [latest stored day - var segments_revision_max_days, snapshot date], as a date literal (none when
+    nothing is stored); a model asks for it only when is_incremental(): a first build or a full refresh
+    computes every period. A run recomputes the periods starting on or after it (a month or week that began
+    before the lookback included, so it sees its whole span) from the inputs on or after it, and keeps the
+    older periods as stored. The latest stored day is asked of the
+    table before the model's statement runs, so the statement never reads the table it replaces (Spark's
+    insert_overwrite cannot), and the literal lets the engine prune the inputs. -#}
+{% macro kpi_recompute_from() %}
+    {%- set first_day_sql -%}
+        select cast(min({{ siyu.period_start('grains.period_grain', 'latest.window_start') }}) as string)
+        from (
+            select {{ dbt.dateadd('day', -var('segments_revision_max_days'), 'max(period_start)') }} as window_start
+            from {{ this }}
+            where period_grain = 'day'
+        ) as latest
+        cross join ({{ siyu.period_grains() }}) as grains
+    {%- endset -%}
+    {%- set first_day = run_query(first_day_sql).columns[0].values()[0] -%}
+    {{ return(none if first_day is none else "cast('" ~ (first_day | string)[:10] ~ "' as date)") }}
+{% endmacro %}

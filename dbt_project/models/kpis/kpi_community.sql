@@ -1,3 +1,12 @@
+{#- An incremental run rewrites the periods it recomputes (macro kpi_recompute_from). -#}
+{% set period_key = ['period_grain', 'period_start'] %}
+{{ config(
+    materialized='incremental',
+    unique_key=period_key,
+    incremental_strategy=siyu.incremental_strategy(),
+    partition_by=siyu.partition_by(period_key),
+    on_schema_change='fail'
+) }}
 -- Community (社群) KPIs per group and period (seed 004 §134-156):
 --   members                 external members (customers) joined by the period's end
 --   speakers                members who sent a message in the period;  activity_rate = speakers / members
@@ -18,8 +27,12 @@
 --   grade_basis             activity_and_conversion, or activity_only without visit tracking
 --   purchase_depth          the purchase depth most of the group's members are at (§151): never_bought,
 --                           first_purchase, repeat, vip (top RFM monetary score), distributor (KOC)
+-- Incremental (issue 22): a run recomputes the periods that overlap the lookback (macro kpi_recompute_from)
+-- from the inputs of those periods and keeps the older ones as stored. Members joined before the first
+-- recomputed day are one row per group, the day before it; a buyer's second order is found in all history.
 
 {% set visit_tracking = 'shop' in var('sources') and 'store' in var('sources') %}
+{%- set recompute_from = siyu.kpi_recompute_from() if is_incremental() else none %}
 
 with
 
@@ -34,21 +47,31 @@ members as (
 
 periods as (
     select * from {{ ref('prep_kpi_days') }}
+    {%- if recompute_from %}
+    where period_start >= {{ recompute_from }}
+    {%- endif %}
 ),
 
 messages as (
     select * from {{ ref('stg_wecom__messages') }}
-    where chat_id is not null
+    where chat_id is not null{% if recompute_from %} and cast(sent_at as date) >= {{ recompute_from }}{% endif %}
 ),
 
 visits as (
     select * from {{ ref('stg_shop__visits') }}
-    where visit_source = 'group'
+    where visit_source = 'group'{% if recompute_from %} and cast(visited_at as date) >= {{ recompute_from }}{% endif %}
+),
+
+all_purchases as (
+    select * from {{ ref('prep_kpi_purchases') }}
+    where channel = 'all' and chat_id is not null
 ),
 
 purchases as (
-    select * from {{ ref('prep_kpi_purchases') }}
-    where channel = 'all' and chat_id is not null
+    select * from all_purchases
+    {%- if recompute_from %}
+    where period_start >= {{ recompute_from }}
+    {%- endif %}
 ),
 
 shop_orders as (
@@ -65,23 +88,40 @@ group_periods as (
     inner join groups on cast(groups.created_at as date) <= periods.period_end
 ),
 
+-- Members by group, day joined and whether a fission poster brought them. An incremental run holds those
+-- joined before the first recomputed day in one row per group, the day before it: members at the start of
+-- every recomputed period, fission joins of none.
+{%- set joined_on = 'cast(joined_at as date)' %}
+{%- if recompute_from %}
+    {%- set day_before = 'cast(' ~ dbt.dateadd('day', -1, recompute_from) ~ ' as date)' %}
+    {%- set joined_on = 'case when ' ~ joined_on ~ ' < ' ~ recompute_from ~ ' then ' ~ day_before ~ ' else ' ~ joined_on ~ ' end' %}
+{%- endif %}
+member_days as (
+    select
+        chat_id,
+        {{ joined_on }} as joined_on,
+        substr(join_state, 1, 3) = 'fx_' and {{ joined_on }} = cast(joined_at as date) as is_fission,
+        count(*) as members
+    from members
+    group by 1, 2, 3
+),
+
 membership as (
     select
         group_periods.period_grain, group_periods.period_start, group_periods.chat_id,
-        count(*) as members,
-        sum(case when cast(members.joined_at as date) < group_periods.period_start then 1 else 0 end)
+        cast(sum(member_days.members) as bigint) as members,
+        sum(case when member_days.joined_on < group_periods.period_start then member_days.members else 0 end)
             as members_at_start,
         sum(case
-            when
-                substr(members.join_state, 1, 3) = 'fx_'
-                and cast(members.joined_at as date) >= group_periods.period_start then 1
+            when member_days.is_fission and member_days.joined_on >= group_periods.period_start
+                then member_days.members
             else 0
         end) as fission_joins
     from group_periods
-    inner join members
+    inner join member_days
         on
-            group_periods.chat_id = members.chat_id
-            and cast(members.joined_at as date) <= group_periods.period_end
+            group_periods.chat_id = member_days.chat_id
+            and group_periods.period_end >= member_days.joined_on
     group by 1, 2, 3
 ),
 
@@ -134,7 +174,7 @@ repeaters as (
         select
             chat_id, buyer_key, paid_at,
             row_number() over (partition by chat_id, buyer_key order by paid_at, order_id) as order_number
-        from group_purchases
+        from all_purchases
         where period_grain = 'day'
     ) as second_orders
         on

@@ -1,10 +1,25 @@
+{#- An incremental run rewrites the periods it recomputes (macro kpi_recompute_from). -#}
+{% set period_key = ['period_grain', 'period_start'] %}
+{{ config(
+    materialized='incremental',
+    unique_key=period_key,
+    incremental_strategy=siyu.incremental_strategy(),
+    partition_by=siyu.partition_by(period_key),
+    on_schema_change='fail'
+) }}
 -- Communities summarised by owner (the guide who owns the groups) with the owner's store, and per store
 -- ('all' owners), per period: groups, members, speakers, GMV, and how many groups hold each grade.
+-- Incremental (issue 22): a run recomputes the periods that overlap the lookback (macro kpi_recompute_from)
+-- from the inputs of those periods and keeps the older ones as stored.
+{%- set recompute_from = siyu.kpi_recompute_from() if is_incremental() else none %}
 
 with
 
 community as (
     select * from {{ ref('kpi_community') }}
+    {%- if recompute_from %}
+    where period_start >= {{ recompute_from }}
+    {%- endif %}
 ),
 
 guides as (

@@ -1,7 +1,19 @@
+{#- An incremental run rewrites the periods it recomputes (macro kpi_recompute_from). -#}
+{% set period_key = ['period_grain', 'period_start'] %}
+{{ config(
+    materialized='incremental',
+    unique_key=period_key,
+    incremental_strategy=siyu.incremental_strategy(),
+    partition_by=siyu.partition_by(period_key),
+    on_schema_change='fail'
+) }}
 -- GMV split into new and returning customers (seed 004 §12): GMV = first-time buyers × their sales per
 -- buyer + repeat buyers × their sales per buyer, by channel and period. A buyer is new in the period of
 -- their first paid order in the channel (any channel for 'all'); all their sales in that period are
 -- new sales. An unmatched store receipt is a new buyer. new_gmv + returning_gmv = gmv (data test).
+-- Incremental (issue 22): a run recomputes the periods that overlap the lookback (macro kpi_recompute_from)
+-- from the inputs of those periods and keeps the older ones as stored.
+{%- set recompute_from = siyu.kpi_recompute_from() if is_incremental() else none %}
 
 with
 
@@ -9,6 +21,7 @@ purchases as (
     select * from {{ ref('prep_kpi_purchases') }}
 ),
 
+-- A buyer's first order is found in all history.
 firsts as (
     select channel, buyer_key, min(paid_at) as first_paid_at
     from purchases
@@ -22,6 +35,9 @@ classified as (
         {{ siyu.period_start('purchases.period_grain', 'firsts.first_paid_at') }} = purchases.period_start as is_new
     from purchases
     inner join firsts on purchases.channel = firsts.channel and purchases.buyer_key = firsts.buyer_key
+    {%- if recompute_from %}
+    where purchases.period_start >= {{ recompute_from }}
+    {%- endif %}
 ),
 
 final as (

@@ -1,3 +1,12 @@
+{#- An incremental run rewrites the periods it recomputes (macro kpi_recompute_from). -#}
+{% set period_key = ['period_grain', 'period_start'] %}
+{{ config(
+    materialized='incremental',
+    unique_key=period_key,
+    incremental_strategy=siyu.incremental_strategy(),
+    partition_by=siyu.partition_by(period_key),
+    on_schema_change='fail'
+) }}
 -- The GMV tree (seed 000): GMV = UV × conversion × AOV × purchase frequency, by channel and period.
 --   uv          distinct shop visitors in the period (online only: stores count no visitors)
 --   conversion  buyers / uv
@@ -5,15 +14,24 @@
 --   frequency   orders / buyers
 -- so uv × conversion × aov × frequency = gmv (data test). GMV is paid value before refunds; refunds and
 -- net GMV stand beside it.
+-- Incremental (issue 22): a run recomputes the periods that overlap the lookback (macro kpi_recompute_from)
+-- from the inputs of those periods and keeps the older ones as stored.
+{%- set recompute_from = siyu.kpi_recompute_from() if is_incremental() else none %}
 
 with
 
 purchases as (
     select * from {{ ref('prep_kpi_purchases') }}
+    {%- if recompute_from %}
+    where period_start >= {{ recompute_from }}
+    {%- endif %}
 ),
 
 visits as (
     select * from {{ ref('stg_shop__visits') }}
+    {%- if recompute_from %}
+    where cast(visited_at as date) >= {{ recompute_from }}
+    {%- endif %}
 ),
 
 grains as (
@@ -42,6 +60,9 @@ visitors as (
         count(distinct visits.visitor_id) as uv
     from visits
     cross join grains
+    {%- if recompute_from %}
+    where {{ siyu.period_start('grains.period_grain', 'visits.visited_at') }} >= {{ recompute_from }}
+    {%- endif %}
     group by 1, 2, 3
 ),
 

@@ -1,3 +1,12 @@
+{#- An incremental run rewrites the periods it recomputes (macro kpi_recompute_from). -#}
+{% set period_key = ['period_grain', 'period_start'] %}
+{{ config(
+    materialized='incremental',
+    unique_key=period_key,
+    incremental_strategy=siyu.incremental_strategy(),
+    partition_by=siyu.partition_by(period_key),
+    on_schema_change='fail'
+) }}
 -- Shopping-guide rates (seed 002 导购三率) by store and period, and 'all' stores:
 --   login_rate  guides active in the period (sent a WeCom message: session archive) / guides
 --   share_rate  guides whose share link brought a shop visit or an order in the period / guides
@@ -5,6 +14,10 @@
 -- plus customers per guide (live friendships added by the period's end / guides) and inherited
 -- customers (friendships taken over from a guide who left, add_way 202, in the period; seed 004 §120).
 -- A guide counts from the first period and until they resigned.
+-- Incremental (issue 22): a run recomputes the periods that overlap the lookback (macro kpi_recompute_from)
+-- from the inputs of those periods and keeps the older ones as stored.
+
+{%- set recompute_from = siyu.kpi_recompute_from() if is_incremental() else none %}
 
 with
 
@@ -14,23 +27,50 @@ guides as (
 
 periods as (
     select * from {{ ref('prep_kpi_days') }}
+    {%- if recompute_from %}
+    where period_start >= {{ recompute_from }}
+    {%- endif %}
 ),
 
 messages as (
     select * from {{ ref('stg_wecom__messages') }}
+    {%- if recompute_from %}
+    where cast(sent_at as date) >= {{ recompute_from }}
+    {%- endif %}
 ),
 
 visits as (
     select * from {{ ref('stg_shop__visits') }}
+    {%- if recompute_from %}
+    where cast(visited_at as date) >= {{ recompute_from }}
+    {%- endif %}
 ),
 
 purchases as (
     select * from {{ ref('prep_kpi_purchases') }}
-    where channel = 'all'
+    where channel = 'all'{% if recompute_from %} and period_start >= {{ recompute_from }}{% endif %}
 ),
 
 relations as (
     select * from {{ ref('stg_wecom__follow_relations') }}
+),
+
+-- Friendships by guide, day added and add way. An incremental run holds those added before the first
+-- recomputed day in one row per guide, the day before it: customers of every recomputed period, inherited
+-- in none.
+{%- set added_on = 'cast(added_at as date)' %}
+{%- if recompute_from %}
+    {%- set day_before = 'cast(' ~ dbt.dateadd('day', -1, recompute_from) ~ ' as date)' %}
+    {%- set added_on = 'case when ' ~ added_on ~ ' < ' ~ recompute_from ~ ' then ' ~ day_before ~ ' else ' ~ added_on ~ ' end' %}
+{%- endif %}
+relation_days as (
+    select
+        guide_userid,
+        {{ added_on }} as added_on,
+        add_way = 202 and {{ added_on }} = cast(added_at as date) as is_inherited,
+        count(*) as relations
+    from relations
+    group by 1, 2, 3
 ),
 
 guide_periods as (
@@ -70,17 +110,17 @@ ordered as (
 friendships as (
     select
         guide_periods.period_grain, guide_periods.period_start, guide_periods.guide_userid,
-        count(*) as customers,
+        cast(sum(relation_days.relations) as bigint) as customers,
         sum(case
-            when relations.add_way = 202 and cast(relations.added_at as date) >= guide_periods.period_start
-                then 1
+            when relation_days.is_inherited and relation_days.added_on >= guide_periods.period_start
+                then relation_days.relations
             else 0
         end) as inherited_customers
-    from relations
+    from relation_days
     inner join guide_periods
         on
-            relations.guide_userid = guide_periods.guide_userid
-            and cast(relations.added_at as date) <= guide_periods.period_end
+            relation_days.guide_userid = guide_periods.guide_userid
+            and relation_days.added_on <= guide_periods.period_end
     group by 1, 2, 3
 ),
 

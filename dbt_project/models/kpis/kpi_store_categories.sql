@@ -1,11 +1,23 @@
+{#- An incremental run rewrites the periods it recomputes (macro kpi_recompute_from). -#}
+{% set period_key = ['period_grain', 'period_start'] %}
+{{ config(
+    materialized='incremental',
+    unique_key=period_key,
+    incremental_strategy=siyu.incremental_strategy(),
+    partition_by=siyu.partition_by(period_key),
+    on_schema_change='fail'
+) }}
 -- Store sales by category per store and period (seed 001): paid till lines (returns excluded) and each
 -- category's share of the store's sales in the period.
+-- Incremental (issue 22): a run recomputes the periods that overlap the lookback (macro kpi_recompute_from)
+-- from the inputs of those periods and keeps the older ones as stored.
+{%- set recompute_from = siyu.kpi_recompute_from() if is_incremental() else none %}
 
 with
 
 lines as (
     select * from {{ ref('stg_store__pos_lines') }}
-    where amount > 0
+    where amount > 0{% if recompute_from %} and cast(sold_at as date) >= {{ recompute_from }}{% endif %}
 ),
 
 grains as (
@@ -22,6 +34,9 @@ sales as (
         sum(lines.quantity) as units
     from lines
     cross join grains
+    {%- if recompute_from %}
+    where {{ siyu.period_start('grains.period_grain', 'lines.sold_at') }} >= {{ recompute_from }}
+    {%- endif %}
     group by 1, 2, 3, 4
 ),
 

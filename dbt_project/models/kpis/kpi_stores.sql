@@ -1,13 +1,25 @@
+{#- An incremental run rewrites the periods it recomputes (macro kpi_recompute_from). -#}
+{% set period_key = ['period_grain', 'period_start'] %}
+{{ config(
+    materialized='incremental',
+    unique_key=period_key,
+    incremental_strategy=siyu.incremental_strategy(),
+    partition_by=siyu.partition_by(period_key),
+    on_schema_change='fail'
+) }}
 -- The store dashboard (seed 001) per store and period: sales (paid till value before returns), returns,
 -- receipts, buyers, and the members' share of sales and of buyers. A receipt is a member's when it
 -- carries a member card or its customer holds a membership. Unmatched receipts count one buyer each.
 -- Sales by category: kpi_store_categories.
+-- Incremental (issue 22): a run recomputes the periods that overlap the lookback (macro kpi_recompute_from)
+-- from the inputs of those periods and keeps the older ones as stored.
+{%- set recompute_from = siyu.kpi_recompute_from() if is_incremental() else none %}
 
 with
 
 purchases as (
     select * from {{ ref('prep_kpi_purchases') }}
-    where channel = 'store'
+    where channel = 'store'{% if recompute_from %} and period_start >= {{ recompute_from }}{% endif %}
 ),
 
 receipts as (

@@ -1,3 +1,12 @@
+{#- An incremental run rewrites the periods it recomputes (macro kpi_recompute_from). -#}
+{% set period_key = ['period_grain', 'period_start'] %}
+{{ config(
+    materialized='incremental',
+    unique_key=period_key,
+    incremental_strategy=siyu.incremental_strategy(),
+    partition_by=siyu.partition_by(period_key),
+    on_schema_change='fail'
+) }}
 -- The private-domain triangle (seed 004 §18-34), overall ('all') and per store, by period. Counts are as
 -- of the period's end (cumulative); reach rungs are the customers' current state (WeCom is read as
 -- snapshots). A customer's store: the membership's home store, else their guide's store.
@@ -18,15 +27,22 @@
 --   inviter_share       customers who invited or shared at least once by the period's end / connected users
 --   referral_index      referrals_per_active × inviter_share
 -- Scores: each index / its brand target (var triangle_targets); area = (√3/4)(ab + bc + ca).
+-- Incremental (issue 22): a run recomputes the periods that overlap the lookback (macro kpi_recompute_from)
+-- and keeps the older ones as stored, with the rungs they had then. The counts as of a period's end start
+-- from one opening row per store holding everything before the first recomputed day.
 
 {#- The six reach rungs (seed 004 §18-34, domain.md §4), in the order of the rung_1..rung_6 columns below:
     reach capability is the mean of rungs reached over their number. -#}
 {%- set reach_rungs = ['perceivable', 'identifiable', 'reachable', 'marketable', 'serviceable', 'insightful'] %}
+{%- set recompute_from = siyu.kpi_recompute_from() if is_incremental() else none %}
 
 with
 
 periods as (
     select * from {{ ref('prep_kpi_days') }}
+    {%- if recompute_from %}
+    where period_start >= {{ recompute_from }}
+    {%- endif %}
 ),
 
 customers as (
@@ -58,6 +74,9 @@ referrals as (
 
 interactions as (
     select * from {{ ref('prep_customer_interactions') }}
+    {%- if recompute_from %}
+    where interacted_on >= {{ recompute_from }}
+    {%- endif %}
 ),
 
 rungs as (
@@ -124,6 +143,23 @@ daily as (
     group by 1, 2
 ),
 
+{% if recompute_from -%}
+-- Everything before the first recomputed day in one opening row per store, the day before it.
+daily_from_window as (
+    select
+        store_id,
+        case
+            when day < {{ recompute_from }} then cast({{ dbt.dateadd('day', -1, recompute_from) }} as date) else day
+        end as day,
+        sum(connected_users) as connected_users, sum(rungs) as rungs, sum(rung_2) as rung_2,
+        sum(rung_3) as rung_3, sum(rung_4) as rung_4, sum(rung_5) as rung_5, sum(rung_6) as rung_6,
+        sum(buyers) as buyers, sum(repeat_buyers) as repeat_buyers, sum(net_sales) as net_sales,
+        sum(inviters) as inviters
+    from daily
+    group by 1, 2
+),
+
+{% endif -%}
 cumulative as (
     select
         periods.period_grain, periods.period_start, periods.period_end, daily.store_id,
@@ -133,7 +169,7 @@ cumulative as (
         sum(daily.buyers) as buyers, sum(daily.repeat_buyers) as repeat_buyers,
         sum(daily.net_sales) as net_sales, sum(daily.inviters) as inviters
     from periods
-    inner join daily on periods.period_end >= daily.day
+    inner join {{ 'daily_from_window' if recompute_from else 'daily' }} as daily on periods.period_end >= daily.day
     group by 1, 2, 3, 4
 ),
 
@@ -144,6 +180,9 @@ referred as (
     from referrals
     inner join stores on referrals.referrer_id = stores.customer_id
     inner join periods on cast(referrals.referred_at as date) between periods.period_start and periods.period_end
+    {%- if recompute_from %}
+    where cast(referrals.referred_at as date) >= {{ recompute_from }}
+    {%- endif %}
     group by 1, 2, 3
 ),
 
