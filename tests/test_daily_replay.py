@@ -14,6 +14,7 @@ from siyu_sim.daily import DayNotLanded, check_day_landed, land_day, land_histor
 from siyu.lake import partition_dir
 
 DAY_SECONDS = 86_400
+PULLED_AFTER_END_SECONDS = 60  # siyu_sim.daily lands a day a minute after it ends
 
 
 def lake_tids(lake) -> set[str]:
@@ -24,10 +25,20 @@ def lake_tids(lake) -> set[str]:
     }
 
 
-def created_on(world, start_ts: int, number: int) -> set[str]:
-    orders = pd.read_parquet(world / "shop" / "orders.parquet", columns=["tid", "created"])
+def created_on(world, start_ts: int, number: int, settled: bool = False) -> set[str]:
+    """Orders the world created on day `number`; with `settled`, only those with no event (payment,
+    shipping, success, refund, the 30-minute expiry of an unpaid order) in the minute between the day's end
+    and the pull: the day's pull must bring them (one paid after midnight is the next day's)."""
+    orders = pd.read_parquet(world / "shop" / "orders.parquet")
     begin = start_ts + number * DAY_SECONDS
-    return set(orders.loc[(orders["created"] >= begin) & (orders["created"] < begin + DAY_SECONDS), "tid"])
+    end = begin + DAY_SECONDS
+    chosen = (orders["created"] >= begin) & (orders["created"] < end)
+    if settled:
+        for column in ("pay_time", "consign_time", "success_time", "refund_time"):
+            chosen &= ~orders[column].between(end, end + PULLED_AFTER_END_SECONDS)
+        expiry = orders["created"] + 1800
+        chosen &= orders["pay_time"].notna() | ~expiry.between(end, end + PULLED_AFTER_END_SECONDS)
+    return set(orders.loc[chosen, "tid"])
 
 
 @pytest.mark.integration
@@ -43,19 +54,22 @@ def test_a_landed_day_brings_that_days_orders_store_files_and_statistics(small_w
     assert orders_of_d, "the world has no order on day D: pick another day"
     assert not orders_of_d & lake_tids(lake)  # the history pull stopped at D-1's end
     assert not partition_dir(lake, "raw", "store", "pos_lines", d_dt).exists()
-    with pytest.raises(DayNotLanded):  # the check sees a day that was not landed
+    state.set_clock(start_ts + (day_d + 1) * DAY_SECONDS + 60)  # day D is over, and not landed yet
+    with pytest.raises(DayNotLanded):  # the check sees it
         check_day_landed(small_world, lake, state, day_d)
 
     # WHEN day D is landed as the daily DAGs land it
     counts = land_day(sim, small_world, lake, drops, day_d)
 
-    # THEN every order created on D is in D's partition, and none created on D+1 (the clock stood at D's end)
+    # THEN every order created and settled on D is in D's partition, none created on D+1 (the clock stood at
+    # D's end)
     in_d_partition = set(
         pq.read_table(partition_dir(lake, "raw", "shop", "orders", d_dt) / "part-0.parquet", columns=["tid"])
         .column(0)
         .to_pylist()
     )
-    assert orders_of_d <= in_d_partition
+    settled_on_d = created_on(small_world, start_ts, day_d, settled=True)
+    assert settled_on_d and settled_on_d <= in_d_partition
     assert counts["orders_created_that_day"] == len(orders_of_d)
     assert not created_on(small_world, start_ts, day_d + 1) & lake_tids(lake)
     # and D's store receipts, archive and WeCom statistics landed in D's partitions

@@ -40,6 +40,7 @@ from siyu.lake import partition_dir
 from siyu_sim.drops import write_archive, write_store_drops, write_visits
 from siyu_sim.replay import replay_request_budget
 from siyu_sim.world.spec import DAY_SECONDS
+from siyu_sim.world_state import order_status_at
 
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
@@ -121,22 +122,24 @@ def land_day(sim, world: Path, lake: Path, drops: Path, number: int) -> dict:
 
 
 class DayNotLanded(AssertionError):
-    """Orders the world created on a day are missing from the lake after the day was landed."""
+    """Orders the world had updated by a day's end are missing from the lake after the day was landed."""
 
 
 def check_day_landed(world: Path, lake: Path, state, number: int) -> int:
-    """Every order the world created on day `number` is in the lake's orders (any partition). Returns how
-    many the world created that day."""
-    start = state.meta["start_ts"] + number * DAY_SECONDS
-    created = pd.read_parquet(world / "shop" / "orders.parquet", columns=["tid", "created"])
-    expected = set(created.loc[(created["created"] >= start) & (created["created"] < start + DAY_SECONDS), "tid"])
+    """Every order the world had last updated before day `number` ended, as of the simulators' clock
+    (siyu_sim.world_state.order_status_at), is in the lake's orders (any partition): the day's orders, and
+    the late ones of earlier days. An order created late in the day and paid after midnight is updated after
+    the day, so the next day's pull brings it. Returns how many orders the world created that day."""
+    end = day_end_ts(state, number)
+    orders = order_status_at(pd.read_parquet(world / "shop" / "orders.parquet"), state.now)
+    due = set(orders.loc[orders["update_time"] < end, "tid"])
     landed: set[str] = set()
     for path in (Path(lake) / "raw" / "shop" / "orders").glob("dt=*/part-0.parquet"):
         landed.update(pq.read_table(path, columns=["tid"]).column(0).to_pylist())
-    missing = expected - landed
+    missing = due - landed
     if missing:
-        raise DayNotLanded(f"{len(missing)} of the {len(expected)} orders created on day {number} are not in the lake")
-    return len(expected)
+        raise DayNotLanded(f"{len(missing)} orders updated by the end of day {number} are not in the lake")
+    return int(((orders["created"] >= end - DAY_SECONDS) & (orders["created"] < end)).sum())
 
 
 # --- one build in a child process ------------------------------------------------------------------------
