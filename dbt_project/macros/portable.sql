@@ -121,6 +121,8 @@
 {% macro incremental_previous_rows(relation) %}{{ return(adapter.dispatch('incremental_previous_rows', 'siyu')(relation)) }}{% endmacro %}
 {% macro default__incremental_previous_rows(relation) %}{{ return(relation) }}{% endmacro %}
 {% macro spark__incremental_previous_rows(relation) %}
+    {#- In a dbt unit test, `this` is the fixture's name, a string: read as given. -#}
+    {%- if relation is string -%}{{ return(relation) }}{%- endif -%}
     {%- set copy = relation.incorporate(path={'identifier': relation.identifier ~ '__previous'}) -%}
     {%- if execute -%}
         {%- do run_query('drop table if exists ' ~ copy) -%}
@@ -133,5 +135,6 @@
 {% macro drop_incremental_previous_rows(relation) %}{{ return(adapter.dispatch('drop_incremental_previous_rows', 'siyu')(relation)) }}{% endmacro %}
 {% macro default__drop_incremental_previous_rows(relation) %}{{ return('') }}{% endmacro %}
 {% macro spark__drop_incremental_previous_rows(relation) %}
+    {%- if relation is string -%}{{ return('') }}{%- endif -%}
     {{ return('drop table if exists ' ~ relation.incorporate(path={'identifier': relation.identifier ~ '__previous'})) }}
 {% endmacro %}

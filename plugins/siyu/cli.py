@@ -285,14 +285,19 @@ def _spark_sql(args: argparse.Namespace, warehouse: Path) -> int:
     """`siyu sql` on Spark's tables (engine spark; docs/spark.md): the query runs on the local Spark session."""
     from pyspark.errors import PySparkException
 
-    from siyu.warehouse.spark import session, spark_dir
+    from siyu.warehouse.spark import SparkUnavailable, session, spark_dir
 
     folder = spark_dir(warehouse)
     if not (folder / "metastore_db").exists():
         print(f"siyu sql: no Spark warehouse at {folder}: build it first (siyu build)", file=sys.stderr)
         return 2
     try:
-        frame = session(folder).sql(args.query).toPandas()
+        spark = session(folder)
+    except SparkUnavailable as error:
+        print(f"siyu sql: {error}", file=sys.stderr)
+        return 2
+    try:
+        frame = spark.sql(args.query).toPandas()
     except PySparkException as error:
         print(f"siyu sql: {str(error).splitlines()[0]}", file=sys.stderr)
         return 1
@@ -427,7 +432,9 @@ def build_parser() -> argparse.ArgumentParser:
     html_report.set_defaults(func=_report)
 
     sql = commands.add_parser(
-        "sql", help="query the warehouse read-only with the DuckDB siyu runs (the pipeline can keep writing)"
+        "sql",
+        help="query the warehouse read-only with the DuckDB siyu runs (the pipeline can keep writing); with engine "
+        "spark, on Spark's tables (not while a build runs: docs/spark.md)",
     )
     sql.add_argument("query", help='SQL, e.g. "select * from marts.kpi_triangle limit 5"')
     sql.add_argument("--warehouse", default=None, help="DuckDB file (default: SIYU_WAREHOUSE)")

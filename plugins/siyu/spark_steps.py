@@ -106,7 +106,7 @@ def run_python_models(spark, project_dir: Path, manifest: Path, full_refresh: bo
         node = nodes[name]
         this = relations[name]
         schema, table = this.split(".")
-        exists = bool(spark.catalog.tableExists(table, schema))
+        exists = bool(spark.catalog.tableExists(f"{schema}.{table}"))
         incremental = node["config"].get("materialized") == "incremental" or name == "clv_fits"
         is_incremental = incremental and exists and not full_refresh
         started = time.perf_counter()

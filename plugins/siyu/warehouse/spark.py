@@ -3,8 +3,9 @@
 Local Spark (`method: session`, the profile's `spark` target) keeps its tables as Parquet under
 `<spark_dir>/tables` with a Derby metastore in `<spark_dir>/metastore_db`; `session(spark_dir)` starts (or
 joins) a Spark session configured as profiles.yml configures dbt's, so Python in the process that ran dbt
-reads and writes the same tables. Derby admits one process at a time: a reader in another process waits for
-the build to end (docs/spark.md; a cluster's Thrift server has no such limit).
+reads and writes the same tables. Derby admits one process at a time: a reader in another process while a
+build runs is refused, in one line (session(); a cluster's Hive metastore service has no such limit;
+docs/spark.md).
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from siyu.warehouse import MissingModel, UnreadableModel, checked_name
 
 log = logging.getLogger(__name__)
 
+# Spark's console log: errors only, short stack traces, the metastore's libraries silent (a lock is told
+# in siyu's own words, session()).
+LOG4J = Path(__file__).with_name("log4j2.properties")
 # The schemas dbt writes (dbt_project.yml, macros/generate_schema_name.sql) and the one siyu keeps beside them.
 SCHEMAS = ("staging", "intermediate", "marts", "audiences", "reports", "reference", "activation")
 
@@ -42,7 +46,7 @@ def conf(folder: Path) -> dict[str, str]:
         "spark.driver.memory": os.environ.get("SIYU_SPARK_DRIVER_MEMORY", "4g"),
         "spark.sql.warehouse.dir": f"{folder}/tables",
         "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={folder}/metastore_db;create=true",
-        "spark.driver.extraJavaOptions": f"-Dderby.system.home={folder}",
+        "spark.driver.extraJavaOptions": f"-Dderby.system.home={folder} -Dlog4j2.configurationFile={LOG4J}",
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.parquet.mergeSchema": "true",
         "spark.sql.shuffle.partitions": os.environ.get("SIYU_SPARK_SHUFFLE_PARTITIONS", "4"),
@@ -53,8 +57,13 @@ def conf(folder: Path) -> dict[str, str]:
     }
 
 
+class SparkUnavailable(RuntimeError):
+    """Local Spark cannot start or reach its metastore; the message names the cause and what to do."""
+
+
 def session(folder: Path):
-    """The process's Spark session on `folder`: the one a dbt build in this process started, else a new one."""
+    """The process's Spark session on `folder`: the one a dbt build in this process started, else a new one.
+    Raises SparkUnavailable, in one line, when Java is missing or another process holds the metastore."""
     from pyspark.sql import SparkSession
 
     active = SparkSession.getActiveSession()
@@ -63,8 +72,25 @@ def session(folder: Path):
     builder = SparkSession.builder.appName("siyu").enableHiveSupport()
     for key, value in conf(folder).items():
         builder = builder.config(key, value)
-    spark = builder.getOrCreate()
+    try:
+        spark = builder.getOrCreate()
+    except Exception as error:
+        if "JAVA_GATEWAY_EXITED" in str(error) or "Java gateway" in str(error):
+            raise SparkUnavailable(
+                "Spark could not start: Java 17 is needed (apt-get install openjdk-17-jre-headless, or set "
+                "JAVA_HOME; docs/spark.md)"
+            ) from None
+        raise
     spark.sparkContext.setLogLevel("ERROR")
+    try:  # the metastore is opened lazily: ask for it now, where its lock can be told apart
+        spark.catalog.listDatabases()
+    except Exception as error:
+        if "XSDB6" in str(error) or "SessionHiveMetaStoreClient" in str(error):
+            raise SparkUnavailable(
+                f"another process holds the Spark metastore in {Path(folder) / 'metastore_db'} (a build "
+                "running?): local Spark's Derby metastore admits one process at a time; try again when it ends"
+            ) from None
+        raise
     return spark
 
 
@@ -176,7 +202,7 @@ class SparkWarehouse:
         checked_name(model)
         if "." in model:
             schema, name = model.split(".")
-            return bool(self.spark.catalog.tableExists(name, schema))
+            return bool(self.spark.catalog.tableExists(f"{schema}.{name}"))
         return model in self.relations()
 
     def read(self, model: str) -> pd.DataFrame:
