@@ -1,7 +1,8 @@
 """The whole dbt project on Apache Spark (issue 21): the session's small world, already landed and built on
 DuckDB (fixture world_warehouse), is built again on local Spark (settings engine `spark`: the profile's
-`spark` target, the Spark twins of the Python models, the CLV step between two dbt invocations), and every
-mart, audience and report table equals the DuckDB build's row for row.
+`spark` target, the Spark twins of the Python models, the CLV step between two dbt invocations), with the
+dbt unit tests as `siyu build` runs them (their fixtures are portable), and every mart, audience and report
+table equals the DuckDB build's row for row.
 
 The Spark build runs in a subprocess (its own JVM and Derby metastore, as a task process would), which then
 reads every table back through siyu.warehouse's Spark implementation and writes them to Parquet for the
@@ -38,7 +39,7 @@ from siyu.transform import dbt_build
 from siyu.warehouse import open_warehouse
 lake, folder, truth, out = map(Path, sys.argv[1:5])
 variables, schemas = json.loads(sys.argv[5]), json.loads(sys.argv[6])
-result = dbt_build(lake, folder, truth=truth, dbt_vars=variables, unit_tests=False)
+result = dbt_build(lake, folder, truth=truth, dbt_vars=variables)  # with the unit tests, as siyu build
 print(json.dumps({"success": result.success, "results": result.results, "failures": result.failures}))
 if result.success:
     with open_warehouse(folder) as warehouse:
