@@ -19,8 +19,6 @@
     post_hook="{{ siyu.drop_incremental_previous_rows(this) }}",
 ) }}
 
-{%- set salts = ['', '#1', '#2', '#3'] %}
-
 with
 
 clusters as (
@@ -96,7 +94,8 @@ chosen as (
 used_ids as (
     select customer_id from previous
     union
-    select customer_id from chosen where id_rank = 1
+    select customer_id from chosen
+    where id_rank = 1
 ),
 
 fresh_clusters as (
@@ -106,13 +105,14 @@ fresh_clusters as (
     where chosen.customer_id is null
 ),
 
+-- The key's id, then its salted ids ('#1', '#2', '#3').
 derived as (
     select
-        fresh_clusters.cluster_key,
-        {%- for salt in salts %}
-        {{ siyu.derived_customer_id("fresh_clusters.cluster_key" ~ (" || '" ~ salt ~ "'" if salt else "")) }}
-            as attempt_{{ loop.index0 }}{{ "," if not loop.last }}
-        {%- endfor %}
+        cluster_key,
+        {{ siyu.derived_customer_id('cluster_key') }} as attempt_0,
+        {{ siyu.derived_customer_id(dbt.concat(['cluster_key', "'#1'"])) }} as attempt_1,
+        {{ siyu.derived_customer_id(dbt.concat(['cluster_key', "'#2'"])) }} as attempt_2,
+        {{ siyu.derived_customer_id(dbt.concat(['cluster_key', "'#3'"])) }} as attempt_3
     from fresh_clusters
 ),
 
@@ -121,18 +121,21 @@ fresh_ids as (
     select
         derived.cluster_key,
         case
-            {%- for salt in salts %}
-            when used_{{ loop.index0 }}.customer_id is null then derived.attempt_{{ loop.index0 }}
-            {%- endfor %}
+            when used_0.customer_id is null then derived.attempt_0
+            when used_1.customer_id is null then derived.attempt_1
+            when used_2.customer_id is null then derived.attempt_2
+            when used_3.customer_id is null then derived.attempt_3
         end as customer_id
     from derived
-    {%- for salt in salts %}
-    left join used_ids as used_{{ loop.index0 }} on derived.attempt_{{ loop.index0 }} = used_{{ loop.index0 }}.customer_id
-    {%- endfor %}
+    left join used_ids as used_0 on derived.attempt_0 = used_0.customer_id
+    left join used_ids as used_1 on derived.attempt_1 = used_1.customer_id
+    left join used_ids as used_2 on derived.attempt_2 = used_2.customer_id
+    left join used_ids as used_3 on derived.attempt_3 = used_3.customer_id
 ),
 
 assignment as (
-    select cluster_key, customer_id, customer_since from chosen where id_rank = 1
+    select cluster_key, customer_id, customer_since from chosen
+    where id_rank = 1
     union all
     select fresh_ids.cluster_key, fresh_ids.customer_id, run_at.assigned_at as customer_since
     from fresh_ids
