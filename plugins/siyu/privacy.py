@@ -52,6 +52,8 @@ KEPT_TABLES = {
     "intermediate.int_identity_map": ("customer_id", "previous_customer_id"),
     "marts.customer_merges": ("merged_id", "into_id"),
     "marts.customer_segments_daily": ("customer_id",),
+    # Incremental since issue 22: periods before the recompute window stay as stored.
+    "marts.customer_tags": ("customer_id",),
     "audiences.audience_membership_changes": ("customer_id",),
     "activation.sends": ("customer_id",),
 }
