@@ -31,7 +31,9 @@ def compose() -> dict:
 
 def test_the_stack_has_every_airflow_component_on_postgres(compose):
     services = compose["services"]
-    assert AIRFLOW_SERVICES | {"postgres", "simulators", "spark-master", "spark-worker"} == set(services)
+    assert AIRFLOW_SERVICES | {"postgres", "simulators", "spark-master", "spark-worker", "spark-thrift"} == set(
+        services
+    )
     assert services["postgres"]["image"].startswith("postgres:")
     assert "healthcheck" in services["postgres"]
     for name in AIRFLOW_SERVICES:
@@ -128,3 +130,33 @@ def test_the_dockerfile_builds_from_the_lock():
     assert 'name = "apache-airflow-providers-postgres"' in lock and 'name = "psycopg2-binary"' in lock
     assert re.search(r"^ENTRYPOINT \[\"airflow\"\]", dockerfile, re.M)
     assert "USER airflow" in dockerfile
+
+
+def test_the_spark_profile_runs_a_thrift_server_the_transform_can_point_at(compose):
+    """`spark-thrift` is pyspark's own HiveThriftServer2 (its jar ships in the siyu image's pyspark) on the
+    compose master, answering synchronously on the port the Airflow services' SIYU_SPARK_THRIFT_PORT names,
+    with the lake and warehouse at the paths the transform passes; the Airflow services default to the
+    session method and name this service as the Thrift host."""
+    services = compose["services"]
+    thrift = services["spark-thrift"]
+    assert thrift["profiles"] == ["spark"] and thrift["image"] == "siyu:latest"
+    command = thrift["entrypoint"]
+    assert command[0] == "spark-submit" and (BIN / "spark-submit").exists()
+    assert command[command.index("--class") + 1] == "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"
+    assert command[command.index("--master") + 1] == "spark://spark-master:7077" and command[-1] == "spark-internal"
+    import pyspark
+
+    jars = Path(pyspark.__file__).parent / "jars"
+    assert list(jars.glob("spark-hive-thriftserver_*.jar")), "pyspark ships no Thrift server"
+    confs = dict(command[i + 1].split("=", 1) for i, part in enumerate(command) if part == "--conf")
+    assert confs["spark.sql.hive.thriftServer.async"] == "false"
+    scheduler = services["airflow-scheduler"]["environment"]
+    assert (
+        confs["spark.hadoop.hive.server2.thrift.port"]
+        == "10000"
+        == scheduler["SIYU_SPARK_THRIFT_PORT"].split("-")[-1].rstrip("}")
+    )
+    assert scheduler["SIYU_SPARK_THRIFT_HOST"] == "${SIYU_SPARK_THRIFT_HOST:-spark-thrift}"
+    assert scheduler["SIYU_SPARK_METHOD"] == "${SIYU_SPARK_METHOD:-session}"
+    assert confs["spark.sql.warehouse.dir"].startswith(scheduler["SIYU_SPARK_DIR"])
+    assert {"lake:/data/lake", "warehouse:/data/warehouse"} <= set(thrift["volumes"])

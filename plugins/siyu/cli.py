@@ -11,6 +11,12 @@ import sys
 from datetime import date
 from pathlib import Path
 
+# --warehouse: a DuckDB file; with engine spark, the Spark folder is SIYU_SPARK_DIR, else spark/ beside it.
+WAREHOUSE_HELP = (
+    "the DuckDB warehouse file (default: SIYU_WAREHOUSE); engine spark: its Spark folder is spark/ beside it, "
+    "or SIYU_SPARK_DIR"
+)
+
 
 def _world_generate(args: argparse.Namespace) -> int:
     from siyu_sim.world.generate import generate
@@ -282,25 +288,26 @@ def _sql(args: argparse.Namespace) -> int:
 
 
 def _spark_sql(args: argparse.Namespace, warehouse: Path) -> int:
-    """`siyu sql` on Spark's tables (engine spark; docs/spark.md): the query runs on the local Spark session."""
-    from pyspark.errors import PySparkException
-
-    from siyu.warehouse.spark import SparkUnavailable, session, spark_dir
+    """`siyu sql` on Spark's tables (engine spark; docs/spark.md): the query runs on the local Spark session, or
+    on the Thrift server (SIYU_SPARK_METHOD thrift)."""
+    from siyu.warehouse.spark import SparkSQLError, SparkUnavailable, connect, method, spark_dir
 
     folder = spark_dir(warehouse)
-    if not (folder / "metastore_db").exists():
-        print(f"siyu sql: no Spark warehouse at {folder}: build it first (siyu build)", file=sys.stderr)
-        return 2
     try:
-        spark = session(folder)
+        if method() == "session" and not (folder / "metastore_db").exists():
+            print(f"siyu sql: no Spark warehouse at {folder}: build it first (siyu build)", file=sys.stderr)
+            return 2
+        sql = connect(folder)
     except SparkUnavailable as error:
         print(f"siyu sql: {error}", file=sys.stderr)
         return 2
     try:
-        frame = spark.sql(args.query).toPandas()
-    except PySparkException as error:
-        print(f"siyu sql: {str(error).splitlines()[0]}", file=sys.stderr)
+        frame = sql.frame(args.query)
+    except SparkSQLError as error:
+        print(f"siyu sql: {error}", file=sys.stderr)
         return 1
+    finally:
+        sql.close()
     if args.csv:
         frame.to_csv(sys.stdout, index=False)
     else:
@@ -344,7 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     drops.set_defaults(func=_sim_drops)
 
     report = commands.add_parser("identity-report", help="print identity quality and merge protection")
-    report.add_argument("--warehouse", default=None, help="DuckDB file (default: SIYU_WAREHOUSE)")
+    report.add_argument("--warehouse", default=None, help=WAREHOUSE_HELP)
     report.set_defaults(func=_identity_report)
 
     history = commands.add_parser(
@@ -366,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--as-of", type=date.fromisoformat, required=True, help="snapshot date, YYYY-MM-DD")
     build.add_argument("--history-from", type=date.fromisoformat, default=None, help="first day of daily segments")
     build.add_argument("--lake", default=None, help="raw lake (default: SIYU_LAKE_DIR)")
-    build.add_argument("--warehouse", default=None, help="DuckDB file (default: SIYU_WAREHOUSE)")
+    build.add_argument("--warehouse", default=None, help=WAREHOUSE_HELP)
     build.set_defaults(func=_build)
 
     types = "customer_id, phone, unionid, external_userid, member_card (card), yz_open_id (shop_account), openid"
@@ -378,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     erase.add_argument("--queue", action="store_true", help="only record the request for the erase DAG's next run")
     erase.add_argument("--skip-wecom", action="store_true", help="leave her WeCom tags (no WeCom connection here)")
     erase.add_argument("--lake", default=None, help="raw lake (default: SIYU_LAKE_DIR)")
-    erase.add_argument("--warehouse", default=None, help="DuckDB file (default: SIYU_WAREHOUSE)")
+    erase.add_argument("--warehouse", default=None, help=WAREHOUSE_HELP)
     erase.add_argument("--exports", default=None, help="exports folder (default: SIYU_EXPORTS_DIR)")
     erase.set_defaults(func=_erase)
 
@@ -403,7 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     access.add_argument("--type", default=None, help=f"what the identifier is (default: any of {types})")
     access.add_argument("--out", default=None, help="output folder (default: <privacy dir>/access/<time>)")
     access.add_argument("--lake", default=None, help="raw lake (default: SIYU_LAKE_DIR)")
-    access.add_argument("--warehouse", default=None, help="DuckDB file (default: SIYU_WAREHOUSE)")
+    access.add_argument("--warehouse", default=None, help=WAREHOUSE_HELP)
     access.set_defaults(func=_subject_access)
 
     standalone = commands.add_parser("airflow", help="Airflow standalone with siyu's DAGs and the simulators")
@@ -427,7 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
     standalone.set_defaults(func=_airflow_standalone)
 
     html_report = commands.add_parser("report", help="render the analyst report (static HTML) from the marts")
-    html_report.add_argument("--warehouse", default=None, help="DuckDB file (default: SIYU_WAREHOUSE)")
+    html_report.add_argument("--warehouse", default=None, help=WAREHOUSE_HELP)
     html_report.add_argument("--out", default="data/report", help="folder for index.html (default data/report)")
     html_report.set_defaults(func=_report)
 
@@ -437,7 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
         "spark, on Spark's tables (not while a build runs: docs/spark.md)",
     )
     sql.add_argument("query", help='SQL, e.g. "select * from marts.kpi_triangle limit 5"')
-    sql.add_argument("--warehouse", default=None, help="DuckDB file (default: SIYU_WAREHOUSE)")
+    sql.add_argument("--warehouse", default=None, help=WAREHOUSE_HELP)
     sql.add_argument("--csv", action="store_true", help="print CSV instead of a table")
     sql.add_argument("--max-rows", type=int, default=40, help="rows shown in the table (default 40)")
     sql.set_defaults(func=_sql)

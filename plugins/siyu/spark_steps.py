@@ -38,9 +38,7 @@ class _Frame:
         self.spark, self.query = spark, query
 
     def df(self) -> pd.DataFrame:
-        from siyu.warehouse.spark import to_pandas
-
-        return to_pandas(self.spark.sql(self.query))
+        return self.spark.frame(self.query)
 
 
 class _Session:
@@ -82,11 +80,18 @@ class _Dbt:
         return _Frame(self.spark, f"select * from {self.relations[name]}")
 
 
-def _manifest_nodes(manifest: Path) -> tuple[dict[str, dict], dict[str, str]]:
-    """The enabled models by name, and every model's relation (schema.name)."""
+def _manifest_nodes(manifest: Path) -> tuple[dict[str, dict], dict[str, str], dict[str, str]]:
+    """The enabled models by name, every model's relation (schema.name), and the materialization each
+    Python model has on DuckDB (its disabled entry: on Spark its twin is a python_step)."""
     document = json.loads(Path(manifest).read_text(encoding="utf-8"))
     nodes = {node["name"]: node for node in document["nodes"].values() if node["resource_type"] == "model"}
-    return nodes, {name: f"{node['schema']}.{node['alias'] or name}" for name, node in nodes.items()}
+    python = {
+        node["name"]: node["config"].get("materialized")
+        for versions in document.get("disabled", {}).values()
+        for node in versions
+        if node.get("resource_type") == "model" and node.get("language") == "python"
+    }
+    return nodes, {name: f"{node['schema']}.{node['alias'] or name}" for name, node in nodes.items()}, python
 
 
 def _model_file(project_dir: Path, name: str) -> Path:
@@ -97,28 +102,25 @@ def _model_file(project_dir: Path, name: str) -> Path:
 
 
 def run_python_models(spark, project_dir: Path, manifest: Path, full_refresh: bool = False) -> dict[str, int]:
-    """Run the Python models on Spark in order; returns the rows each wrote (an append: the rows added)."""
-    from siyu.warehouse.spark import write_table
-
-    nodes, relations = _manifest_nodes(manifest)
+    """Run the Python models on Spark (`spark`: a siyu.warehouse.spark SparkSQL, local or Thrift) in order;
+    returns the rows each wrote (an append: the rows added)."""
+    nodes, relations, materialized = _manifest_nodes(manifest)
     written: dict[str, int] = {}
     for name in PYTHON_MODELS:
         node = nodes[name]
         this = relations[name]
-        schema, table = this.split(".")
-        exists = bool(spark.catalog.tableExists(f"{schema}.{table}"))
-        incremental = node["config"].get("materialized") == "incremental" or name == "clv_fits"
-        is_incremental = incremental and exists and not full_refresh
+        exists = spark.table_exists(this)
+        is_incremental = materialized.get(name) == "incremental" and exists and not full_refresh
         started = time.perf_counter()
         module = runpy.run_path(str(_model_file(project_dir, name)))
         session = _Session(spark, set() if exists else {this})
         result = module["model"](_Dbt(spark, node, relations, this, is_incremental), session)
         frame = result if isinstance(result, pd.DataFrame) else result.df()
-        if is_incremental and exists:
+        if is_incremental:
             if len(frame):
-                write_table(spark, this, frame, mode="append")
+                spark.write(this, frame, mode="append")
         else:
-            write_table(spark, this, frame, mode="overwrite")
+            spark.write(this, frame, mode="overwrite")
         written[name] = len(frame)
         log.info("spark step %s: %d rows in %.1fs", name, len(frame), time.perf_counter() - started)
     return written

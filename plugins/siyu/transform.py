@@ -193,12 +193,24 @@ def _spark_build(
 
     from siyu.pseudonyms import privacy_dir
     from siyu.spark_steps import DOWNSTREAM, PYTHON_MODELS, run_python_models
-    from siyu.warehouse.spark import session, set_pseudonym_pads, spark_dir
+    from siyu.warehouse.spark import (
+        connect,
+        method,
+        pseudonym_pad_environment,
+        session,
+        set_pseudonym_pads,
+        spark_dir,
+        target,
+    )
 
     folder = spark_dir(warehouse)
     folder.mkdir(parents=True, exist_ok=True)
-    # The session dbt-spark joins (getOrCreate), started here so the pseudonym key's pads are set on it.
-    set_pseudonym_pads(session(folder), lake)
+    secrets: dict[str, str] = {}
+    if method() == "session":
+        # The session dbt-spark joins (getOrCreate), started here so the pseudonym key's pads are set on it.
+        set_pseudonym_pads(session(folder), lake)
+    else:  # a Thrift server: the profile's spark_thrift target sets the pads on each session it opens
+        secrets = pseudonym_pad_environment(lake)
     privacy = privacy_dir(Path(lake)).resolve()
     build_vars = {
         **build_vars,
@@ -207,7 +219,7 @@ def _spark_build(
         "existing_files": [str(path) for path in sorted(privacy.glob("*.parquet"))],
     }
     target_path = folder / "dbt_target"
-    args = ["build", "--target", "spark", "--no-use-colors", "--no-use-colors-file"]
+    args = ["build", "--target", target(), "--no-use-colors", "--no-use-colors-file"]
     args += ["--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR), "--target-path", str(target_path)]
     args += ["--vars", json.dumps(build_vars, ensure_ascii=False, default=str), *extra_args]
     if not unit_tests:
@@ -227,15 +239,26 @@ def _spark_build(
         if number == 1:  # between the two invocations: the Python models, on the session dbt started
             log.info("dbt build (spark): running the Python models (siyu.spark_steps)")
             try:
-                run_python_models(
-                    session(folder), PROJECT_DIR, target_path / "manifest.json", "--full-refresh" in extra_args
-                )
+                spark = connect(folder)
+                try:
+                    run_python_models(spark, PROJECT_DIR, target_path / "manifest.json", "--full-refresh" in extra_args)
+                finally:
+                    spark.close()
             except Exception as error:
                 log.exception("dbt build (spark): the Python models failed")
                 failures.append(f"spark step: {error}")
                 break
         logged_errors: list[str] = []
-        result = dbtRunner(callbacks=[_collect_errors(logged_errors), BuildProgress(False)]).invoke(step)
+        saved = {name: os.environ.get(name) for name in secrets}
+        os.environ.update(secrets)
+        try:
+            result = dbtRunner(callbacks=[_collect_errors(logged_errors), BuildProgress(False)]).invoke(step)
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
         for node_result in result.result or []:
             status = str(node_result.status)
             statuses[status] = statuses.get(status, 0) + 1

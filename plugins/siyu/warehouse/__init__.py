@@ -105,14 +105,20 @@ def open_warehouse(path: Path | str | None = None, read_only: bool = True) -> Wa
 
 
 def exists(path: Path | str | None = None) -> bool:
-    """Whether a warehouse has been built at `path` on the settings' engine: DuckDB's file, or Spark's
-    metastore in the Spark folder (siyu.warehouse.spark.spark_dir)."""
+    """Whether a warehouse has been built at `path` on the settings' engine: DuckDB's file, Spark's
+    metastore in the Spark folder (siyu.warehouse.spark.spark_dir), or siyu's marts on a Thrift server."""
     from siyu.config import load_settings
 
     if load_settings().engine == "spark":
-        from siyu.warehouse.spark import spark_dir
+        from siyu.warehouse.spark import connect, method, spark_dir
 
-        return (spark_dir(path) / "metastore_db").exists()
+        if method() == "session":
+            return (spark_dir(path) / "metastore_db").exists()
+        sql = connect(spark_dir(path))  # a Thrift server: built when it holds siyu's marts
+        try:
+            return sql.table_exists("marts.dim_customers")
+        finally:
+            sql.close()
     if path is None:
         path = os.environ.get("SIYU_WAREHOUSE", "data/warehouse/siyu.duckdb")
     return Path(path).exists()
