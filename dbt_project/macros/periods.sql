@@ -59,3 +59,17 @@
     {%- set first_day = run_query(first_day_sql).columns[0].values()[0] -%}
     {{ return(none if first_day is none else "cast('" ~ (first_day | string)[:10] ~ "' as date)") }}
 {% endmacro %}
+
+{#- The config of a KPI mart kept by period (issue 22): incremental on (period_grain, period_start), an
+    incremental run rewriting the periods it recomputes (macro kpi_recompute_from); delete+insert on DuckDB,
+    insert_overwrite of those partitions on Spark. -#}
+{% macro kpi_period_config() %}
+    {%- set period_key = ['period_grain', 'period_start'] -%}
+    {{ config(
+        materialized='incremental',
+        unique_key=period_key,
+        incremental_strategy=siyu.incremental_strategy(),
+        partition_by=siyu.partition_by(period_key),
+        on_schema_change='fail'
+    ) }}
+{%- endmacro %}

@@ -1,12 +1,4 @@
-{#- An incremental run rewrites the periods it recomputes (macro kpi_recompute_from). -#}
-{% set period_key = ['period_grain', 'period_start'] %}
-{{ config(
-    materialized='incremental',
-    unique_key=period_key,
-    incremental_strategy=siyu.incremental_strategy(),
-    partition_by=siyu.partition_by(period_key),
-    on_schema_change='fail'
-) }}
+{{ siyu.kpi_period_config() }}
 -- Community (社群) KPIs per group and period (seed 004 §134-156):
 --   members                 external members (customers) joined by the period's end
 --   speakers                members who sent a message in the period;  activity_rate = speakers / members

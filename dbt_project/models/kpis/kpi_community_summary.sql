@@ -1,12 +1,4 @@
-{#- An incremental run rewrites the periods it recomputes (macro kpi_recompute_from). -#}
-{% set period_key = ['period_grain', 'period_start'] %}
-{{ config(
-    materialized='incremental',
-    unique_key=period_key,
-    incremental_strategy=siyu.incremental_strategy(),
-    partition_by=siyu.partition_by(period_key),
-    on_schema_change='fail'
-) }}
+{{ siyu.kpi_period_config() }}
 -- Communities summarised by owner (the guide who owns the groups) with the owner's store, and per store
 -- ('all' owners), per period: groups, members, speakers, GMV, and how many groups hold each grade.
 -- Incremental (issue 22): a run recomputes the periods that overlap the lookback (macro kpi_recompute_from)

@@ -1,12 +1,4 @@
-{#- An incremental run rewrites the periods it recomputes (macro kpi_recompute_from). -#}
-{% set period_key = ['period_grain', 'period_start'] %}
-{{ config(
-    materialized='incremental',
-    unique_key=period_key,
-    incremental_strategy=siyu.incremental_strategy(),
-    partition_by=siyu.partition_by(period_key),
-    on_schema_change='fail'
-) }}
+{{ siyu.kpi_period_config() }}
 -- GMV split into new and returning customers (seed 004 §12): GMV = first-time buyers × their sales per
 -- buyer + repeat buyers × their sales per buyer, by channel and period. A buyer is new in the period of
 -- their first paid order in the channel (any channel for 'all'); all their sales in that period are

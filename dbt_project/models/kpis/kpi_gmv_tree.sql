@@ -1,12 +1,4 @@
-{#- An incremental run rewrites the periods it recomputes (macro kpi_recompute_from). -#}
-{% set period_key = ['period_grain', 'period_start'] %}
-{{ config(
-    materialized='incremental',
-    unique_key=period_key,
-    incremental_strategy=siyu.incremental_strategy(),
-    partition_by=siyu.partition_by(period_key),
-    on_schema_change='fail'
-) }}
+{{ siyu.kpi_period_config() }}
 -- The GMV tree (seed 000): GMV = UV × conversion × AOV × purchase frequency, by channel and period.
 --   uv          distinct shop visitors in the period (online only: stores count no visitors)
 --   conversion  buyers / uv

@@ -1,12 +1,4 @@
-{#- An incremental run rewrites the periods it recomputes (macro kpi_recompute_from). -#}
-{% set period_key = ['period_grain', 'period_start'] %}
-{{ config(
-    materialized='incremental',
-    unique_key=period_key,
-    incremental_strategy=siyu.incremental_strategy(),
-    partition_by=siyu.partition_by(period_key),
-    on_schema_change='fail'
-) }}
+{{ siyu.kpi_period_config() }}
 -- Shopping-guide rates (seed 002 导购三率) by store and period, and 'all' stores:
 --   login_rate  guides active in the period (sent a WeCom message: session archive) / guides
 --   share_rate  guides whose share link brought a shop visit or an order in the period / guides

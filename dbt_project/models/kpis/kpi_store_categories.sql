@@ -1,12 +1,4 @@
-{#- An incremental run rewrites the periods it recomputes (macro kpi_recompute_from). -#}
-{% set period_key = ['period_grain', 'period_start'] %}
-{{ config(
-    materialized='incremental',
-    unique_key=period_key,
-    incremental_strategy=siyu.incremental_strategy(),
-    partition_by=siyu.partition_by(period_key),
-    on_schema_change='fail'
-) }}
+{{ siyu.kpi_period_config() }}
 -- Store sales by category per store and period (seed 001): paid till lines (returns excluded) and each
 -- category's share of the store's sales in the period.
 -- Incremental (issue 22): a run recomputes the periods that overlap the lookback (macro kpi_recompute_from)

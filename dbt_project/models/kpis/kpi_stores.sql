@@ -1,12 +1,4 @@
-{#- An incremental run rewrites the periods it recomputes (macro kpi_recompute_from). -#}
-{% set period_key = ['period_grain', 'period_start'] %}
-{{ config(
-    materialized='incremental',
-    unique_key=period_key,
-    incremental_strategy=siyu.incremental_strategy(),
-    partition_by=siyu.partition_by(period_key),
-    on_schema_change='fail'
-) }}
+{{ siyu.kpi_period_config() }}
 -- The store dashboard (seed 001) per store and period: sales (paid till value before returns), returns,
 -- receipts, buyers, and the members' share of sales and of buyers. A receipt is a member's when it
 -- carries a member card or its customer holds a membership. Unmatched receipts count one buyer each.

@@ -1,12 +1,4 @@
-{#- An incremental run rewrites the periods it recomputes (macro kpi_recompute_from). -#}
-{% set period_key = ['period_grain', 'period_start'] %}
-{{ config(
-    materialized='incremental',
-    unique_key=period_key,
-    incremental_strategy=siyu.incremental_strategy(),
-    partition_by=siyu.partition_by(period_key),
-    on_schema_change='fail'
-) }}
+{{ siyu.kpi_period_config() }}
 -- The private-domain triangle (seed 004 §18-34), overall ('all') and per store, by period. Counts are as
 -- of the period's end (cumulative); reach rungs are the customers' current state (WeCom is read as
 -- snapshots). A customer's store: the membership's home store, else their guide's store.
