@@ -154,16 +154,8 @@ def dbt_build(
     if result.success:
         _compact_when_bloated(Path(warehouse))
     statuses: dict[str, int] = {}
-    failures = []
-    for node_result in result.result or []:  # models, tests and the on-run-start/end hooks
-        status = str(node_result.status)
-        statuses[status] = statuses.get(status, 0) + 1
-        if status in ("error", "fail"):
-            failures.append(f"{node_result.node.name}: {node_result.message}")
-    if result.exception is not None:  # dbt stopped before or between nodes: a lock, a connection, the project
-        failures.append(f"dbt stopped: {result.exception}")
-    if not result.success and not failures:
-        failures = logged_errors or ["dbt build failed without naming a node or an error (see dbt.log)"]
+    failures: list[str] = []
+    _collect_results(result, logged_errors, statuses, failures)
     log.info("dbt build: %s", statuses)
     if result.success and inputs is not None:
         from siyu.build_inputs import remember
@@ -259,18 +251,27 @@ def _spark_build(
                     os.environ.pop(name, None)
                 else:
                     os.environ[name] = value
-        for node_result in result.result or []:
-            status = str(node_result.status)
-            statuses[status] = statuses.get(status, 0) + 1
-            if status in ("error", "fail"):
-                failures.append(f"{node_result.node.name}: {node_result.message}")
-        if result.exception is not None:
-            failures.append(f"dbt stopped: {result.exception}")
+        _collect_results(result, logged_errors, statuses, failures)
         if not result.success:
-            failures = failures or logged_errors or ["dbt build failed without naming a node or an error"]
             break
     log.info("dbt build (spark): %s", statuses)
     return BuildResult(success=not failures, results=statuses, failures=failures)
+
+
+def _collect_results(result, logged_errors: list[str], statuses: dict[str, int], failures: list[str]) -> None:
+    """Add one dbt invocation's outcome to `statuses` (count per status) and `failures` (each failing node
+    with its message, or why dbt stopped, or the errors it logged)."""
+    found: list[str] = []
+    for node_result in result.result or []:  # models, tests and the on-run-start/end hooks
+        status = str(node_result.status)
+        statuses[status] = statuses.get(status, 0) + 1
+        if status in ("error", "fail"):
+            found.append(f"{node_result.node.name}: {node_result.message}")
+    if result.exception is not None:  # dbt stopped before or between nodes: a lock, a connection, the project
+        found.append(f"dbt stopped: {result.exception}")
+    if not result.success and not found:
+        found = logged_errors or ["dbt build failed without naming a node or an error (see dbt.log)"]
+    failures.extend(found)
 
 
 def _selected_models(build_args: list[str], select: str) -> set[str]:
