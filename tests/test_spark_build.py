@@ -158,7 +158,11 @@ def thrift_server(tmp_path_factory):
         "spark-internal",
     ]
     log = (folder / "server.log").open("w")
-    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    import pyspark
+
+    # pyspark's scripts find Spark through the first python3 on PATH, which may not be this environment's.
+    environment = {**os.environ, "SPARK_HOME": str(Path(pyspark.__file__).parent)}
+    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment, start_new_session=True)
     deadline = time.monotonic() + 300
     while True:
         try:
@@ -259,7 +263,9 @@ def test_a_frame_written_through_thrift_reads_back_the_same(thrift_server, monke
             "count": pd.array([1, None, -(2**62), 0, 7], dtype="Int64"),
             "value": [1e-05, None, float("nan"), 1.0 / 3.0, 1.5e300],
             "flag": pd.array([True, None, False, True, False], dtype="boolean"),
-            "at": pd.to_datetime(["2025-01-02 03:04:05.123456", None, "1999-12-31", "2025-06-01", "2025-06-01 12:00"]),
+            "at": pd.to_datetime(
+                ["2025-01-02 03:04:05.123456", None, "1999-12-31", "2025-06-01", "2025-06-01 12:00"], format="ISO8601"
+            ),
         }
     )
     sql = spark.connect("unused")
@@ -276,6 +282,19 @@ def test_a_frame_written_through_thrift_reads_back_the_same(thrift_server, monke
     assert sorted(back["name"].dropna()) == sorted(
         ["O'Brien \\ 王小明", "O'Brien \\ 王小明", "line\nbreak", "", "%s ${x}"]
     )
+
+
+def test_erasure_rewrites_tables_through_thrift(thrift_server, monkeypatch):
+    """Erasure's engine side (siyu.warehouse.spark_maintenance) through the Thrift server: the scenario
+    tests/test_spark_maintenance.py runs on a local session, in a schema of its own, gives the same."""
+    from spark_erasure_scenario import EXPECTED, run
+
+    monkeypatch.setenv("SIYU_SPARK_METHOD", "thrift")
+    monkeypatch.setenv("SIYU_SPARK_THRIFT_HOST", "127.0.0.1")
+    monkeypatch.setenv("SIYU_SPARK_THRIFT_PORT", str(thrift_server))
+    result = run(Path("unused"))
+    assert result.pop("mode").lower() == "dynamic"
+    assert result == EXPECTED
 
 
 def test_siyu_sql_over_thrift_answers_and_an_unreachable_server_is_one_line(thrift_server, spark_tables):

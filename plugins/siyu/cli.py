@@ -122,11 +122,10 @@ def _identifier(args: argparse.Namespace) -> str:
 def _erase(args: argparse.Namespace) -> int:
     import os
 
-    from siyu.privacy import erase, request_erasure, require_erasable_engine
+    from siyu.privacy import erase, request_erasure
     from siyu.settings import exports_dir, lake_root
     from siyu.transform import warehouse_path
 
-    require_erasable_engine()  # before her identifier is recorded in a request file
     lake = Path(args.lake) if args.lake else lake_root()
     client = None
     if not args.skip_wecom and not args.queue:
@@ -480,10 +479,14 @@ def main(argv: list[str] | None = None) -> int:
     # httpx logs every URL at INFO, access tokens included: keep secrets out of logs.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     from siyu.config import ConfigError
+    from siyu.warehouse.spark import SparkUnavailable
 
     try:
         return args.func(args)
     except ConfigError as error:  # a brand's settings file or variables: what is wrong, not a traceback
+        print(f"siyu: {error}", file=sys.stderr)
+        return 2
+    except SparkUnavailable as error:  # engine spark: no Java, a held metastore, an unreachable Thrift server
         print(f"siyu: {error}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `siyu sql ... | head` closed the pipe: the reader has what it wanted

@@ -202,6 +202,7 @@ def _spark_build(
         # The session dbt-spark joins (getOrCreate), started here so the pseudonym key's pads are set on it.
         set_pseudonym_pads(session(folder), lake)
     else:  # a Thrift server: the profile's spark_thrift target sets the pads on each session it opens
+        connect(folder).close()  # unreachable: SparkUnavailable in one line, before dbt retries and fails
         secrets = pseudonym_pad_environment(lake)
     privacy = privacy_dir(Path(lake)).resolve()
     build_vars = {

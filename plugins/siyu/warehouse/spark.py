@@ -172,6 +172,9 @@ def thrift_connection():
     SIYU_SPARK_THRIFT_AUTH as the profile's `spark_thrift` target)."""
     from pyhive import hive
 
+    logging.getLogger("pyhive").setLevel(logging.WARNING)  # PyHive logs every statement at INFO
+    # thrift logs a refused connection with its traceback, which the SparkUnavailable below says in one line.
+    logging.getLogger("thrift.transport").setLevel(logging.CRITICAL)
     host, port = thrift_address()
     try:
         return hive.connect(
@@ -233,7 +236,7 @@ def write_table(spark, table: str, frame: pd.DataFrame, mode: str = "overwrite")
 
 def _plain(value):
     """A pandas/numpy value as the Python value Spark's row conversion accepts (missing values as None)."""
-    if value is None or value is pd.NaT or (isinstance(value, float) and value != value):
+    if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value):
         return None
     if isinstance(value, pd.Timestamp):
         return value.to_pydatetime()
@@ -373,8 +376,14 @@ def _literal(value, kind: str) -> str:
         return repr(number) + "D" if number == number and abs(number) != float("inf") else f"double('{number}')"
     if kind == "timestamp":
         return f"timestamp'{value.isoformat(sep=' ')}'"
-    text = str(value).replace("\\", "\\\\").replace("'", "\\'")
-    return f"'{text}'"
+    return string_literal(str(value))
+
+
+def string_literal(text: str) -> str:
+    """Text as a Spark SQL string literal. `$` is written as a unicode escape: Spark substitutes `${name}`
+    in a statement's text before parsing it (spark.sql.variable.substitute, which the pseudonym pads use)."""
+    escaped = text.replace("\\", "\\\\").replace("'", "\\'").replace("$", "\\u0024")
+    return f"'{escaped}'"
 
 
 class SparkWarehouse:
@@ -441,9 +450,8 @@ class SparkWarehouse:
         checked_name(key_column)
         if "." not in table:
             raise ValueError(f"replace_partition needs schema.table, got {table!r}")
-        value = str(key_value).replace("\\", "\\\\").replace("'", "\\'")
         kept = (
-            self.sql.frame(f"select * from {table} where `{key_column}` <> '{value}'")
+            self.sql.frame(f"select * from {table} where `{key_column}` <> {string_literal(str(key_value))}")
             if self.has(table)
             else frame.iloc[0:0]
         )
