@@ -12,7 +12,8 @@ Erasure of one request, in an order that a retry can resume at any point:
 5. rewrite exports on disk without her rows;
 6. delete her rows from the warehouse tables that are not rebuilt (identity map, merges, daily segments,
    membership changes, sends), rebuild with dbt, check no table holds any of her values, and compact the
-   DuckDB file (a copy to a new file swapped in) so deleted bytes do not linger in free blocks;
+   DuckDB file (a copy to a new file swapped in) so deleted bytes do not linger in free blocks; on Spark a
+   kept table is rewritten without her rows (siyu.warehouse.spark_maintenance) and needs no compaction;
 7. append the audit record (request id, received, done, counts per place; no personal data) and delete
    the request file.
 """
@@ -412,11 +413,10 @@ def untag_wecom(client, friendships: list[tuple[str, str]], tag_groups: set[str]
 def delete_kept_rows(warehouse: Path, subject: Subject) -> dict[str, int]:
     """Delete her rows from the tables a build never rebuilds (KEPT_TABLES): her ids in their id columns,
     and her identifiers in the identity map."""
-    from siyu.warehouse.maintenance import delete_rows
-
     matches = {table: dict.fromkeys(columns, subject.all_ids) for table, columns in KEPT_TABLES.items()}
     matches["intermediate.int_identity_map"]["node_key"] = subject.node_keys
-    return {f"warehouse/{table}": count for table, count in delete_rows(warehouse, matches).items()}
+    removed = engine_maintenance().delete_rows(warehouse, matches)
+    return {f"warehouse/{table}": count for table, count in removed.items()}
 
 
 @dataclass
@@ -440,17 +440,19 @@ def _write_private(path: Path, text: str) -> None:
         out.write(text)
 
 
-def require_erasable_engine() -> None:
-    """Erasure deletes from the kept tables (identity map history, merges, daily segments, sends) in place and
-    compacts the file: DuckDB's. On Spark's Parquet tables that is not written yet (docs/spark.md, Limits), and
-    an erasure that only rebuilt would leave her there, so it is refused before any request is recorded."""
-    from siyu.config import ConfigError, load_settings
+def engine_maintenance():
+    """The engine's side of erasure for the settings' engine (siyu.config): delete_rows, residue, compact and
+    tables_with_column of siyu.warehouse.maintenance (DuckDB) or siyu.warehouse.spark_maintenance (Spark,
+    local session or Thrift server: a kept table is rewritten without her rows; docs/spark.md)."""
+    from siyu.config import load_settings
 
-    if load_settings().engine != "duckdb":
-        raise ConfigError(
-            "erasure runs on the DuckDB warehouse only; with engine spark it is not available yet "
-            "(docs/spark.md, Limits). Nothing was recorded."
-        )
+    if load_settings().engine == "spark":
+        from siyu.warehouse import spark_maintenance
+
+        return spark_maintenance
+    from siyu.warehouse import maintenance
+
+    return maintenance
 
 
 def request_erasure(identifier: str, id_type: str | None = None, lake: Path | None = None) -> ErasureRequest:
@@ -487,9 +489,8 @@ def erase(
     their audit records, appended to the audit log once the warehouse is clean."""
     from siyu.transform import dbt_build
     from siyu.warehouse import open_warehouse
-    from siyu.warehouse.maintenance import compact, residue
 
-    require_erasable_engine()
+    maintenance = engine_maintenance()
     requests = [requests] if isinstance(requests, ErasureRequest) else list(requests)
     key = pseudonym_key(lake)
     records, residue_values = [], set()
@@ -548,10 +549,10 @@ def erase(
         result = dbt_build(lake, warehouse, truth=truth)
         if not result.success:
             raise RuntimeError(f"erasure: the rebuild failed: {result.failures}")
-        left = residue(warehouse, residue_values)
+        left = maintenance.residue(warehouse, residue_values)
         if left:
             raise RuntimeError(f"erasure: erased values are still in {sorted(left)}")
-        compact(warehouse)
+        maintenance.compact(warehouse)
     path = audit_path(lake)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as out:
@@ -682,9 +683,8 @@ def subject_access(identifier: str, id_type: str | None, *, lake: Path, warehous
     `<out>/subject_access.json` and a readable `<out>/subject_access.html`; returns the JSON's content."""
     from siyu.lake import partitions
     from siyu.warehouse import open_warehouse
-    from siyu.warehouse.maintenance import tables_with_column
 
-    with_customer_id = tables_with_column(warehouse, "customer_id")
+    with_customer_id = engine_maintenance().tables_with_column(warehouse, "customer_id")
     with open_warehouse(warehouse) as reader:
         identity_map = reader.read("int_identity_map")
         subject = _resolve(identity_map, reader.read("customer_merges"), identifier, id_type)
