@@ -104,3 +104,26 @@ logging.getLogger("siyu.demo").info("[1/6] generating a world")
     assert "findfont" in log and "a library warning" in log and "task started" in log
     assert "great_expectations" in log, "GX's import-time INFO lines are kept in the file"
     assert "\x1b[" not in log, "colour codes stripped"
+
+
+def test_siyu_build_measures_identity_against_siyu_truth_dir(tmp_path, monkeypatch, capsys):
+    """`siyu build` hands SIYU_TRUTH_DIR to the build (the README: identity quality is measured against it);
+    a fresh-user trial found identity-report saying "unset when built" after `SIYU_TRUTH_DIR=... siyu build`.
+    The build itself is stood in for: what is checked is what the command passes it."""
+    from siyu import cli
+    from siyu.ingest import history
+
+    calls = []
+
+    class Result:
+        success, results, failures = True, {"success": 1}, []
+
+    monkeypatch.setattr(history, "build_history", lambda *args, **kwargs: calls.append(kwargs) or Result())
+    monkeypatch.setenv("SIYU_TRUTH_DIR", str(tmp_path / "truth"))
+    lake, warehouse = str(tmp_path / "lake"), str(tmp_path / "w.duckdb")
+    assert cli.main(["build", "--as-of", "2025-12-31", "--lake", lake, "--warehouse", warehouse]) == 0
+    assert calls[-1]["truth"] == tmp_path / "truth"
+    monkeypatch.delenv("SIYU_TRUTH_DIR")
+    assert cli.main(["build", "--as-of", "2025-12-31", "--lake", lake, "--warehouse", warehouse]) == 0
+    assert calls[-1]["truth"] is None
+    capsys.readouterr()

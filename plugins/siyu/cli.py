@@ -14,7 +14,7 @@ from pathlib import Path
 # --warehouse: a DuckDB file; with engine spark, the Spark folder is SIYU_SPARK_DIR, else spark/ beside it.
 WAREHOUSE_HELP = (
     "the DuckDB warehouse file (default: SIYU_WAREHOUSE); engine spark: its Spark folder is spark/ beside it, "
-    "or SIYU_SPARK_DIR"
+    "or SIYU_SPARK_DIR (through a Thrift server the tables are the server's)"
 )
 
 
@@ -97,12 +97,14 @@ def _build(args: argparse.Namespace) -> int:
     from siyu.settings import lake_root
     from siyu.transform import LakeNotReady, warehouse_path
 
+    truth = os.environ.get("SIYU_TRUTH_DIR")  # identity quality measured against it (README, environment)
     try:
         result = build_history(
             Path(args.lake) if args.lake else lake_root(),
             Path(args.warehouse) if args.warehouse else warehouse_path(),
             args.as_of,
             args.history_from,
+            truth=Path(truth) if truth else None,
             quiet=True,
         )
     except LakeNotReady as not_ready:
