@@ -110,6 +110,7 @@ def session(folder: Path):
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
+    logging.getLogger("py4j").setLevel(logging.WARNING)  # py4j logs its gateway's connections at INFO
     builder = SparkSession.builder.appName("siyu").enableHiveSupport()
     for key, value in conf(folder).items():
         builder = builder.config(key, value)
