@@ -15,18 +15,14 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from siyu.warehouse import checked_name
-from siyu.warehouse.spark import connect, spark_dir
+from siyu.warehouse.spark import connect, spark_dir, string_literal
 
 SIDE_SUFFIX = "__erasure_kept"
 OVERWRITE_MODE = "spark.sql.sources.partitionOverwriteMode"
 
 
-def _literal(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def _in_list(values: Iterable[str]) -> str:
-    return ", ".join(_literal(value) for value in sorted(values)) or "null"
+    return ", ".join(string_literal(value) for value in sorted(values)) or "null"
 
 
 def _quoted(table: str) -> str:
