@@ -20,6 +20,8 @@ import pytest
 from siyu import transform
 from siyu.lake import write_partition
 
+SIYU_PROJECT = transform.PROJECT_DIR  # before tiny_project points transform at its own
+
 MODEL = """
 select
     id,
@@ -93,3 +95,30 @@ def test__dbt_build__two_builds_in_one_process_land_in_their_own_warehouses(tiny
     # AND each warehouse was free for another process's writer once its build returned
     assert first_free
     assert _another_process_can_write(second)
+
+
+def test__dbt_build__a_new_day_reuses_the_last_parse(tiny_project, tmp_path, capfd):
+    """Issue 22: the day built changes every run. As a var it made dbt parse the whole project again each
+    day (it compares every var with the last parse); siyu passes it in SIYU_SNAPSHOT_DATE for the call, which
+    only the snapshot_date macro reads."""
+    # GIVEN a model dated by the project's own snapshot_date macro
+    (tiny_project / "dbt_project.yml").write_text(
+        (tiny_project / "dbt_project.yml").read_text() + "vars:\n  snapshot_date: null\n"
+    )
+    shutil.copy(SIYU_PROJECT / "macros" / "segments.sql", tiny_project / "macros")
+    (tiny_project / "models" / "day.sql").write_text("select {{ siyu.snapshot_date() }} as snapshot_date\n")
+    lake, warehouse = _lake(tmp_path, [1]), tmp_path / "wh" / "siyu.duckdb"
+
+    # WHEN the same lake is built as of one day, then as of the next
+    first = transform.dbt_build(lake, warehouse, dbt_vars={"snapshot_date": "2025-03-01"})
+    capfd.readouterr()
+    second = transform.dbt_build(lake, warehouse, dbt_vars={"snapshot_date": "2025-03-02"})
+    second_output = capfd.readouterr().out
+
+    # THEN the second build dated its rows with its own day, from the first build's parse
+    assert first.success and second.success, (first.failures, second.failures)
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        assert connection.execute("select cast(snapshot_date as varchar) from main.day").fetchall() == [("2025-03-02",)]
+    assert "Unable to do partial parsing" not in second_output, second_output[:2000]
+    # AND the day was set for the call only
+    assert "SIYU_SNAPSHOT_DATE" not in os.environ

@@ -1,7 +1,10 @@
-{#- The day segments are computed as of: var snapshot_date, else the day of the latest paid order. -#}
+{#- The day segments are computed as of: var snapshot_date, else env SIYU_SNAPSHOT_DATE (how siyu's builds
+    pass it: a var that changes every day would make dbt parse the whole project again), else the day of the
+    latest paid order. -#}
 {% macro snapshot_date() -%}
-    {%- if var('snapshot_date') -%}
-        cast('{{ var("snapshot_date") }}' as date)
+    {%- set day = var('snapshot_date') or env_var('SIYU_SNAPSHOT_DATE', '') -%}
+    {%- if day -%}
+        cast('{{ day }}' as date)
     {%- else -%}
         (select max(paid_on) from {{ ref('prep_customer_orders') }})
     {%- endif -%}

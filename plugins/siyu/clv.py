@@ -3,16 +3,24 @@
 (Fader & Hardie 2013, "The Gamma-Gamma Model of Monetary Value"), and the calibration check of FHL 2005
 figure 4 (expected vs actual repeat purchases in a holdout period, by calibration frequency).
 
-siyu writes no likelihood, optimiser or forecast formula of its own: pymc_marketing.clv.BetaGeoModel and
-GammaGammaModel are fitted by MAP and score with their own methods (expected_purchases,
-expected_probability_alive, expected_customer_spend). Every parameter gets a flat prior (HalfFlat: all
-are positive), so the MAP point is the maximum-likelihood fit. pymc-marketing's BG/NBD defaults are
-informative priors set for a weekly scale; on a day scale they pull the fit away from the likelihood
-(issue 16). With flat priors the fit does not depend on the time unit (fitted in days, alpha is 7 x the
-weekly alpha; r, a and b are unchanged). The MAP optimiser (pymc's L-BFGS-B on the log of the parameters,
-from 1) converges on the CDNOW sample in days to the published weekly parameters within 0.2% (alpha_days
-/ 7 = 4.4136 against 4.414) and to the published log-likelihood within 0.05 (tests/test_clv.py), so the
-models fit in days directly, with no internal week scale.
+siyu writes no likelihood or optimiser of its own: pymc_marketing.clv.BetaGeoModel and GammaGammaModel
+are fitted by MAP. Every parameter gets a flat prior (HalfFlat: all are positive), so the MAP point is the
+maximum-likelihood fit. pymc-marketing's BG/NBD defaults are informative priors set for a weekly scale; on
+a day scale they pull the fit away from the likelihood (issue 16). With flat priors the fit does not
+depend on the time unit (fitted in days, alpha is 7 x the weekly alpha; r, a and b are unchanged). The MAP
+optimiser (pymc's L-BFGS-B on the log of the parameters, from 1) converges on the CDNOW sample in days to
+the published weekly parameters within 0.2% (alpha_days / 7 = 4.4136 against 4.414) and to the published
+log-likelihood within 0.05 (tests/test_clv.py), so the models fit in days directly, with no internal week
+scale.
+
+Scoring at a fitted point is the papers' closed forms, evaluated with numpy and scipy exactly as
+pymc-marketing's own scoring methods evaluate them (BetaGeoModel.expected_purchases: FHL 2005 equation 10;
+expected_probability_alive: Fader, Hardie & Lee 2008, "Computing P(alive) using the BG/NBD model";
+GammaGammaModel.expected_customer_spend: Fader & Hardie 2013 equation 5). Those methods are plain scipy
+arithmetic on the posterior, but reaching them means importing pymc and building the model, 10-25 s in a
+fresh process, which a daily build paid every day just to score at stored parameters (issue 22). So a
+build that does not fit never imports pymc; tests/test_clv_scoring.py checks that these functions equal
+pymc-marketing's methods at the same parameters, and that scoring leaves pymc unimported.
 
 The dbt models `customer_clv` and `clv_calibration` call these functions; tests/test_clv.py runs the same
 models on the CDNOW transactions.
@@ -42,7 +50,7 @@ class BgNbd:
     b: float
     log_likelihood: float
     customers: int
-    model: Any = field(default=None, repr=False, compare=False)  # the fitted pymc_marketing BetaGeoModel
+    model: Any = field(default=None, repr=False, compare=False)  # the fitted BetaGeoModel; None at stored parameters
 
 
 @dataclass(frozen=True)
@@ -52,7 +60,7 @@ class GammaGamma:
     v: float
     log_likelihood: float
     customers: int
-    model: Any = field(default=None, repr=False, compare=False)  # the fitted pymc_marketing GammaGammaModel
+    model: Any = field(default=None, repr=False, compare=False)  # the fitted GammaGammaModel; None at stored parameters
 
 
 def _flat(names: list[str]) -> dict:
@@ -100,11 +108,6 @@ def _spend_data(summary: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _mean(values) -> np.ndarray:
-    """A MAP fit is one chain of one draw; the point's value per customer."""
-    return np.asarray(values.mean(("chain", "draw"))).astype(float)
-
-
 def fit_bgnbd(summary: pd.DataFrame) -> BgNbd:
     """Maximum-likelihood BG/NBD on columns frequency, recency, t (any time unit)."""
     from pymc_marketing.clv import BetaGeoModel
@@ -141,53 +144,67 @@ def fit(summary: pd.DataFrame) -> tuple[BgNbd, GammaGamma]:
     return fit_bgnbd(summary), fit_gamma_gamma(summary)
 
 
-def _at_point(model, data: pd.DataFrame, point: dict[str, float]):
-    """A pymc-marketing model built on `data` whose posterior is the one point given: what a MAP fit
-    leaves, so the model's own scoring methods run at stored parameters without fitting again."""
-    import arviz as az
-
-    model.build_model(data)
-    model.idata = az.from_dict(posterior={name: np.array([[value]]) for name, value in point.items()})
-    return model
-
-
 def at_parameters(summary: pd.DataFrame, stored: dict[str, float]) -> tuple[BgNbd, GammaGamma]:
     """The BG/NBD and Gamma-Gamma models at parameters fitted earlier (named as `parameters` returns them),
-    for scoring today's customers with them: pymc-marketing's scoring, no fit (a fit costs seconds of
-    compilation and optimisation; scoring at a point costs milliseconds)."""
-    from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
-
+    for scoring today's customers with them: no fit, and no pymc (module docstring)."""
     bg = {name: float(stored[f"bgnbd_{name}"]) for name in ["r", "alpha", "a", "b"]}
     gg = {name: float(stored[f"gg_{name}"]) for name in ["p", "q", "v"]}
     repeat = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
-    purchases = _at_point(BetaGeoModel(model_config=_flat(list(bg))), _purchase_data(summary), bg)
-    spend = _at_point(GammaGammaModel(model_config=_flat(list(gg))), _spend_data(repeat), gg)
     return (
-        BgNbd(**bg, log_likelihood=float(stored["bgnbd_log_likelihood"]), customers=len(summary), model=purchases),
-        GammaGamma(**gg, log_likelihood=float(stored["gg_log_likelihood"]), customers=len(repeat), model=spend),
+        BgNbd(**bg, log_likelihood=float(stored["bgnbd_log_likelihood"]), customers=len(summary)),
+        GammaGamma(**gg, log_likelihood=float(stored["gg_log_likelihood"]), customers=len(repeat)),
+    )
+
+
+def _history(summary: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x (repeat purchases), t_x (recency) and T (time observed) as floats."""
+    return (
+        summary["frequency"].to_numpy(dtype=float),
+        summary["recency"].to_numpy(dtype=float),
+        summary["t"].to_numpy(dtype=float),
     )
 
 
 def probability_alive(model: BgNbd, summary: pd.DataFrame) -> np.ndarray:
-    """P(alive | x, t_x, T): pymc-marketing's expected_probability_alive at the fitted point."""
-    return _mean(model.model.expected_probability_alive(data=_purchase_data(summary)))
+    """P(alive | x, t_x, T) at the fitted point (Fader, Hardie & Lee 2008), as pymc-marketing's
+    BetaGeoModel.expected_probability_alive computes it: 1 for a customer with no repeat purchase."""
+    from scipy.special import expit
+
+    x, t_x, big_t = _history(summary)
+    r, alpha, a, b = model.r, model.alpha, model.a, model.b
+    log_odds = (r + x) * np.log((alpha + big_t) / (alpha + t_x)) + np.log(a / (b + np.maximum(x, 1) - 1))
+    return np.where(x == 0, 1.0, expit(-log_odds))
 
 
 def expected_purchases(model: BgNbd, summary: pd.DataFrame, horizon: float) -> np.ndarray:
-    """Expected purchases in the next `horizon` time units given the history (FHL 2005 equation 10):
-    pymc-marketing's expected_purchases at the fitted point."""
+    """Expected purchases in the next `horizon` time units given the history (FHL 2005 equation 10), as
+    pymc-marketing's BetaGeoModel.expected_purchases computes it."""
+    from scipy.special import hyp2f1
+
     if horizon <= 0:
         return np.zeros(len(summary))
-    return _mean(model.model.expected_purchases(data=_purchase_data(summary), future_t=float(horizon)))
+    x, t_x, big_t = _history(summary)
+    r, alpha, a, b, t = model.r, model.alpha, model.a, model.b, float(horizon)
+    numerator = 1 - ((alpha + big_t) / (alpha + big_t + t)) ** (r + x) * hyp2f1(
+        r + x, b + x, a + b + x - 1, t / (alpha + big_t + t)
+    )
+    numerator *= (a + b + x - 1) / (a - 1)
+    # x = 0 adds nothing to the denominator; b + x - 1 is not divided by there (b may be below 1).
+    with np.errstate(divide="ignore", invalid="ignore"):
+        repeat_term = (a / (b + x - 1)) * ((alpha + big_t) / (alpha + t_x)) ** (r + x)
+    return numerator / (1 + np.where(x > 0, repeat_term, 0.0))
 
 
 def expected_spend_per_purchase(model: GammaGamma, summary: pd.DataFrame) -> np.ndarray:
-    """E[spend per purchase | x, m] (Fader & Hardie 2013): pymc-marketing's expected_customer_spend, a
-    weighted mean of the population mean p v / (q - 1) and the customer's own mean; a customer with no
-    repeat purchase (weight 0) gets the population mean."""
-    data = _spend_data(summary)
-    data["monetary_value"] = np.where(data["frequency"] > 0, data["monetary_value"], 0.0)
-    return _mean(model.model.expected_customer_spend(data=data))
+    """E[spend per purchase | x, m] (Fader & Hardie 2013 equation 5), as pymc-marketing's
+    GammaGammaModel.expected_customer_spend computes it: a weighted mean of the population mean
+    p v / (q - 1) and the customer's own mean; a customer with no repeat purchase (weight 0) gets the
+    population mean."""
+    x = summary["frequency"].to_numpy(dtype=float)
+    own_mean = np.where(x > 0, summary["monetary_value"].to_numpy(dtype=float), 0.0)
+    p, q, v = model.p, model.q, model.v
+    weight = p * x / (p * x + q - 1)
+    return (1 - weight) * (v * p / (q - 1)) + weight * own_mean
 
 
 def score(summary: pd.DataFrame, purchases: BgNbd, spend: GammaGamma, horizon: float) -> pd.DataFrame:

@@ -1,6 +1,7 @@
 """Run the dbt project: `dbt build` in-process through dbt's programmatic runner, with the lake, warehouse,
 privacy and truth locations passed as vars of the call (profiles.yml and macros/locations.sql read them), so
-a build changes nothing in the process: not os.environ, not dbt-duckdb's state."""
+a build changes nothing in the process: not dbt-duckdb's state, and of os.environ only SIYU_SNAPSHOT_DATE for
+the call's duration (the day built: an environment variable lets dbt reuse its last parse)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import logging
 import os
 import re
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
+SNAPSHOT_ENV = "SIYU_SNAPSHOT_DATE"
 
 
 def warehouse_path() -> Path:
@@ -76,10 +79,8 @@ def dbt_build(
     project, privacy files, activation sends) equal the last successful build's does nothing and returns
     `skipped`. `unit_tests=False` leaves dbt's unit tests out (they test the SQL, which CI does; a daily run
     keeps the data tests, which guard the day's data)."""
-    import json
 
     import yaml
-    from dbt.cli.main import dbtRunner
 
     from siyu.config import dbt_vars as settings_vars
     from siyu.config import load_settings
@@ -106,8 +107,45 @@ def dbt_build(
         log.warning("no raw data yet for %s: their models build empty", ", ".join(missing))
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     build_vars = {**settings_vars(settings, dbt_vars), **locations(lake, warehouse, truth)}
-    if settings.engine == "spark":
-        return _spark_build(lake, warehouse, build_vars, missing, select, extra_args, unit_tests)
+    # The day built reaches dbt as SIYU_SNAPSHOT_DATE (macro snapshot_date), not as a var: dbt parses the
+    # whole project again whenever any var differs from the last parse, and this one changes every day.
+    day = build_vars.pop("snapshot_date", None)
+    with snapshot_environment(day):
+        if settings.engine == "spark":
+            return _spark_build(lake, warehouse, build_vars, missing, select, extra_args, unit_tests)
+        return _duckdb_build(lake, warehouse, truth, build_vars, day, select, extra_args, skip_unchanged, unit_tests)
+
+
+@contextmanager
+def snapshot_environment(day):
+    """SIYU_SNAPSHOT_DATE set to `day` ('' for none: the latest paid order's day) for one dbt call, then
+    as it was."""
+    before = os.environ.get(SNAPSHOT_ENV)
+    os.environ[SNAPSHOT_ENV] = str(day or "")
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(SNAPSHOT_ENV, None)
+        else:
+            os.environ[SNAPSHOT_ENV] = before
+
+
+def _duckdb_build(
+    lake: Path,
+    warehouse: Path,
+    truth: Path | None,
+    build_vars: dict,
+    day,
+    select: str | None,
+    extra_args: list[str],
+    skip_unchanged: bool,
+    unit_tests: bool,
+) -> BuildResult:
+    import json
+
+    from dbt.cli.main import dbtRunner
+
     args = [
         "build",
         # Plain text in task logs and dbt.log: colour codes are noise in a file.
@@ -128,7 +166,7 @@ def dbt_build(
     # Only a whole-project build records its inputs, and only a plain one may be skipped (a --full-refresh
     # or any other option asks for work).
     whole = select is None and not extra_args
-    inputs = _inputs(lake, warehouse, build_vars, truth) if whole else None
+    inputs = _inputs(lake, warehouse, {**build_vars, "snapshot_date": day}, truth) if whole else None
     if not unit_tests:
         args += ["--exclude-resource-type", "unit_test"]
     if skip_unchanged and inputs is not None:
