@@ -13,7 +13,7 @@ setup: $(STAMP)
 $(STAMP): uv.lock pyproject.toml
 	@if ! command -v uv >/dev/null 2>&1 && [ ! -x "$(HOME)/.local/bin/uv" ]; then \
 		echo "installing uv with pip"; $(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet uv; fi
-	@UV=$$(command -v uv || echo $(HOME)/.local/bin/uv); $$UV sync --frozen --quiet --python $(PYTHON)
+	@UV=$$(command -v uv || echo $(HOME)/.local/bin/uv); $$UV sync --frozen --quiet --compile-bytecode --python $(PYTHON)
 	@touch $(STAMP)
 
 # What the tests and the report need from the system: Debian's Chromium (renders the HTML report

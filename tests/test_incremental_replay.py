@@ -129,10 +129,12 @@ def replay(world_warehouse, tmp_path_factory):
             )[0]
             refund = {"tid": order_id, "refund_id": "R-replay-1", "refund_fee": f"{amount:.2f}", "refund_state": 2}
             add_rows(lake, "shop", "refunds", [refund | {"refund_time": f"{day} 10:00:00"}], day, (day, day))
+        if day == DAYS[-1]:
+            map_before = query(incremental, "select * from intermediate.int_identity_map order by node_key")
         build(lake, incremental, day)
 
     build(lake, full, DAYS[-1], "--full-refresh")
-    return {"incremental": incremental, "full": full, "late": late, "lake": lake}
+    return {"incremental": incremental, "full": full, "late": late, "lake": lake, "map_before": map_before}
 
 
 @pytest.mark.parametrize("table", SAME_ROWS)
@@ -147,6 +149,21 @@ def test_a_kept_history_determines_what_a_full_refresh_determines(replay, what):
     count, only_incremental, only_full = differences(replay["incremental"], replay["full"], SAME_MEANING[what])
     assert count > 0 or what == "customer_merges"
     assert (only_incremental, only_full) == (0, 0)
+
+
+def test_the_identity_map_writes_only_the_rows_a_run_changed(replay):
+    """Issue 22: int_identity_map computes every identifier's id each run, but a day changes few, and it
+    writes only those (strategy changed_rows). A row whose id, customer_since, cluster and type are as
+    before the last day's run is stored as it was, with the run that last changed it (assigned_at) and the
+    id it had then; a changed or new one carries the last run's time."""
+    columns = "node_key, id_type, cluster_key, customer_id, customer_since, previous_customer_id, assigned_at"
+    before = {row[0]: row for row in replay["map_before"]}
+    after = query(replay["incremental"], f"select {columns} from intermediate.int_identity_map")
+    last_run_before = max(row[6] for row in before.values())
+    unchanged = [row for row in after if row[0] in before and row[1:5] == before[row[0]][1:5]]
+    assert len(after) >= len(before) and unchanged
+    assert [row for row in unchanged if row != before[row[0]]] == []
+    assert all(row[6] > last_run_before for row in after if row not in unchanged)
 
 
 def test_an_incremental_kpi_run_keeps_the_periods_before_its_lookback(replay, tmp_path):

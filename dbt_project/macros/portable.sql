@@ -102,6 +102,36 @@
 {% macro default__incremental_strategy() %}{{ return('delete+insert') }}{% endmacro %}
 {% macro spark__incremental_strategy() %}{{ return('insert_overwrite') }}{% endmacro %}
 
+{#- The strategy of a model whose run computes its whole state, of which a day changes a few rows
+    (int_identity_map): 'changed_rows' writes only the rows that differ from the stored ones
+    (get_incremental_changed_rows_sql); Spark overwrites the table. -#}
+{% macro changed_rows_strategy() %}{{ return(adapter.dispatch('changed_rows_strategy', 'siyu')()) }}{% endmacro %}
+{% macro default__changed_rows_strategy() %}{{ return('changed_rows') }}{% endmacro %}
+{% macro spark__changed_rows_strategy() %}{{ return('insert_overwrite') }}{% endmacro %}
+
+{#- Incremental strategy 'changed_rows' (dbt finds a custom strategy's macro by this name): the model's rows
+    that are not already stored as they are replace the stored rows of their keys, and nothing else is
+    written. Rows the model no longer returns stay (as with delete+insert). Set operations compare nulls as
+    equal. -#}
+{% macro get_incremental_changed_rows_sql(arg_dict) %}
+    {%- set target = arg_dict['target_relation'] -%}
+    {%- set source = arg_dict['temp_relation'] -%}
+    {%- set key = arg_dict['unique_key'] -%}
+    {%- set columns = arg_dict['dest_columns'] | map(attribute='quoted') | join(', ') -%}
+    delete from {{ target }}
+    where {{ key }} in (
+        select {{ key }} from (
+            select {{ columns }} from {{ source }}
+            except
+            select {{ columns }} from {{ target }}
+        ) as changed
+    );
+    insert into {{ target }} ({{ columns }})
+    select {{ columns }} from {{ source }}
+    except
+    select {{ columns }} from {{ target }}
+{% endmacro %}
+
 {#- The partition column insert_overwrite needs on Spark (the model's unique key); none on DuckDB, which
     partitions only DuckLake tables and warns otherwise. -#}
 {% macro partition_by(column) %}{{ return(adapter.dispatch('partition_by', 'siyu')(column)) }}{% endmacro %}
@@ -138,3 +168,14 @@
     {%- if relation is string -%}{{ return('') }}{%- endif -%}
     {{ return('drop table if exists ' ~ relation.incorporate(path={'identifier': relation.identifier ~ '__previous'})) }}
 {% endmacro %}
+
+{#- A number from a tag row (customer, tag group, tag), summed per day to tell whether a day's tags changed
+    (customer_tags): the engine's hash of the three values, reduced below 1e9+7 so that sums over millions
+    of rows fit a bigint. -#}
+{% macro tag_checksum(customer_id, tag_group, tag) %}{{ return(adapter.dispatch('tag_checksum', 'siyu')(customer_id, tag_group, tag)) }}{% endmacro %}
+{% macro default__tag_checksum(customer_id, tag_group, tag) -%}
+    cast(hash({{ customer_id }}, {{ tag_group }}, cast({{ tag }} as {{ dbt.type_string() }})) % 1000000007 as bigint)
+{%- endmacro %}
+{% macro spark__tag_checksum(customer_id, tag_group, tag) -%}
+    pmod(xxhash64({{ customer_id }}, {{ tag_group }}, cast({{ tag }} as {{ dbt.type_string() }})), 1000000007)
+{%- endmacro %}

@@ -10,12 +10,15 @@
     - a customer whose identifiers now fall in several clusters keeps its id in the part holding most of them
       (then the larger cluster, then the smaller cluster key); the other parts get new ids.
     Identifiers no longer observed keep their last row (history; int_customer_nodes leaves them out).
+    A row changes only when its identifier's id, customer_since, cluster or type does: it then records the
+    id it had (previous_customer_id, null for a new identifier) and the run (assigned_at). An unchanged row
+    is returned as stored, so a day writes only the rows it changed (strategy changed_rows; issue 22).
 -#}
 {{ config(
     materialized='incremental',
     full_refresh=false,
     unique_key='node_key',
-    incremental_strategy=siyu.incremental_strategy(),
+    incremental_strategy=siyu.changed_rows_strategy(),
     post_hook="{{ siyu.drop_incremental_previous_rows(this) }}",
 ) }}
 
@@ -148,11 +151,41 @@ assigned as (
         current_nodes.id_type,
         current_nodes.cluster_key,
         assignment.customer_id,
-        assignment.customer_since,
-        current_nodes.customer_id as previous_customer_id,
-        run_at.assigned_at
+        assignment.customer_since
     from current_nodes
     inner join assignment on current_nodes.cluster_key = assignment.cluster_key
+),
+
+compared as (
+    select
+        assigned.*,
+        previous.customer_id as stored_customer_id,
+        previous.previous_customer_id as stored_previous_customer_id,
+        previous.assigned_at as stored_assigned_at,
+        coalesce(
+            previous.customer_id = assigned.customer_id
+            and previous.customer_since = assigned.customer_since
+            and previous.cluster_key = assigned.cluster_key
+            and previous.id_type = assigned.id_type,
+            false
+        ) as unchanged
+    from assigned
+    left join previous on assigned.node_key = previous.node_key
+),
+
+-- A row as stored when nothing of it changed, else the new one with the id it had and this run's time.
+current_rows as (
+    select
+        compared.node_key,
+        compared.id_type,
+        compared.cluster_key,
+        compared.customer_id,
+        compared.customer_since,
+        case
+            when compared.unchanged then compared.stored_previous_customer_id else compared.stored_customer_id
+        end as previous_customer_id,
+        case when compared.unchanged then compared.stored_assigned_at else run_at.assigned_at end as assigned_at
+    from compared
     cross join run_at
 ),
 
@@ -172,7 +205,7 @@ history as (
 ),
 
 final as (
-    select * from assigned
+    select * from current_rows
     union all
     select * from history
 )

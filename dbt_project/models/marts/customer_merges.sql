@@ -9,13 +9,15 @@ identity_map as (
     select * from {{ ref('int_identity_map') }}
 ),
 
+-- The rows the latest run changed (int_identity_map writes only those, with its time).
 this_run as (
     select * from identity_map
     where assigned_at = (select max(latest.assigned_at) from identity_map as latest)
 ),
 
+-- The ids the identifiers observed now hold, changed this run or not (not the history's).
 still_used as (
-    select distinct customer_id from this_run
+    select distinct customer_id from {{ ref('int_customer_nodes') }}
 ),
 
 changes as (

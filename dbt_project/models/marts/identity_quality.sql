@@ -2,14 +2,9 @@
 -- pairwise precision, recall and F1 over identifiers that belong to exactly one true person; always:
 -- customers, the largest cluster, the clusters holding more strong identifiers (member cards, shop
 -- accounts, WeCom contacts) of a type than the type's merge limit (var identity_link_limits: none
--- should), and the values merge protection excluded.
+-- should), and the values merge protection excluded. measured_at is the build's time (local).
 
 with
-
--- The map itself only for when it was last assigned; what is measured is the current state.
-identity_map as (
-    select * from {{ ref('int_identity_map') }}
-),
 
 current_map as (
     select * from {{ ref('int_customer_nodes') }}
@@ -88,7 +83,7 @@ over_limit as (
 
 final as (
     select
-        (select max(identity_map.assigned_at) from identity_map) as measured_at,
+        {{ siyu.run_started_local() }} as measured_at,
         (select count(*) from cluster_sizes) as customers,
         (select count(*) from current_map) as identifiers,
         (select max(cluster_sizes.size) from cluster_sizes) as largest_cluster,

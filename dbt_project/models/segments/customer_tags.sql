@@ -16,14 +16,16 @@
 --   wecom     corp tags guides set on the friendship (from every daily snapshot of the friendships)
 --   store     the membership's store and the marketing opt-in
 --
--- Incremental (issue 22): periods are computed again only from each history's first recomputed day on, var
--- segments_revision_max_days before the latest day the stored periods show (customer_segments_daily revises
--- no older day; a WeCom snapshot landing later than that waits for a full refresh). A period that held on
--- the stored day before it keeps its valid_from and continues into the recomputed days. The tags with no
--- history are computed again whole. Only the (source, customer, tag group) whose rows changed are written:
--- all their periods, replacing the stored ones (delete+insert on that key). A key left with no rows at all
--- (an id merged away) is written as one marker row, which the post-hook deletes with the stored ones.
--- A full refresh computes everything from the first day; both give the same rows
+-- Incremental (issue 22): periods are computed again only from each history's first changed day on. The
+-- days var segments_revision_max_days before the latest day the stored periods show may have changed
+-- (customer_segments_daily revises no older day; a WeCom snapshot landing later than that waits for a full
+-- refresh): each is compared, by its tag rows and a checksum of them, with what the stored periods say it
+-- held, and the first that differs starts the recomputation; when none does, only the new days are added. A
+-- period that held on the stored day before it keeps its valid_from and continues into the recomputed days.
+-- The tags with no history are computed again whole. Only the (source, customer, tag group) whose rows
+-- changed are written: all their periods, replacing the stored ones (delete+insert on that key). A key left
+-- with no rows at all (an id merged away) is written as one marker row, which the post-hook deletes with
+-- the stored ones. A full refresh computes everything from the first day; both give the same rows
 -- (tests/test_incremental_replay.py). Kept periods keep the customer_id of their days, as
 -- customer_segments_daily does.
 
@@ -90,13 +92,99 @@ latest_stored_days as (
 ),
 {%- endif %}
 
--- Each history is computed again from first_day on; a full refresh from the beginning.
+{% if is_incremental() -%}
+-- The days a history may revise: up to segments_revision_max_days before its latest stored day.
+revisable as (
+    select
+        source,
+        latest_day,
+        cast({{ dbt.dateadd('day', -var('segments_revision_max_days'), 'latest_day') }} as date) as first_revisable_day
+    from latest_stored_days
+),
+
+-- Each revisable day as its inputs say now, and as the stored periods say: tag rows and a checksum of them
+-- per source and day. The first day they differ is where the history is computed again; usually none
+-- differs and only the new days are (issue 22: a day's run costs what changed, not the revision window).
+-- The daily rows are one per customer and day (a data test); were one duplicated, its day would differ and
+-- be computed again, which is safe.
+fresh_revisable as (
+    {%- for tag_group in daily_tag_groups %}
+        select 'computed' as source, daily.customer_id, daily.snapshot_date, '{{ tag_group }}' as tag_group,
+            daily.{{ tag_group }} as tag
+        from daily
+        inner join revisable
+            on
+                revisable.source = 'computed'
+                and daily.snapshot_date between revisable.first_revisable_day and revisable.latest_day
+        union all
+    {%- endfor %}
+    select distinct
+        'wecom',
+        customer_nodes.customer_id,
+        tag_snapshots.snapshot_date,
+        coalesce(corp_tags.tag_group_name, 'wecom'),
+        coalesce(corp_tags.tag_name, tag_snapshots.tag_id)
+    from tag_snapshots
+    inner join revisable
+        on
+            revisable.source = 'wecom'
+            and tag_snapshots.snapshot_date between revisable.first_revisable_day and revisable.latest_day
+    inner join customer_nodes
+        on {{ siyu.customer_node_is('customer_nodes', 'external_userid', 'tag_snapshots.external_userid') }}
+    left join corp_tags on tag_snapshots.tag_id = corp_tags.tag_id
+),
+
+fresh_day_sums as (
+    select
+        source,
+        snapshot_date,
+        count(*) as tag_rows,
+        sum({{ siyu.tag_checksum('customer_id', 'tag_group', 'tag') }}) as checksum
+    from fresh_revisable
+    group by source, snapshot_date
+),
+
+stored_day_sums as (
+    select
+        days.source,
+        days.snapshot_date,
+        count(*) as tag_rows,
+        sum({{ siyu.tag_checksum('stored_history.customer_id', 'stored_history.tag_group', 'stored_history.tag') }})
+            as checksum
+    from fresh_day_sums as days
+    inner join stored_history
+        on
+            days.source = stored_history.source
+            and stored_history.valid_from <= days.snapshot_date
+            and (stored_history.valid_to is null or stored_history.valid_to > days.snapshot_date)
+    group by days.source, days.snapshot_date
+),
+
+first_changed_days as (
+    select fresh_day_sums.source, min(fresh_day_sums.snapshot_date) as first_changed_day
+    from fresh_day_sums
+    left join stored_day_sums
+        on
+            fresh_day_sums.source = stored_day_sums.source
+            and fresh_day_sums.snapshot_date = stored_day_sums.snapshot_date
+    where
+        stored_day_sums.snapshot_date is null
+        or fresh_day_sums.tag_rows != stored_day_sums.tag_rows
+        or fresh_day_sums.checksum != stored_day_sums.checksum
+    group by fresh_day_sums.source
+),
+{%- endif %}
+
+-- Each history is computed again from first_day on: an incremental run from its first changed day, else
+-- from the day after its latest stored one; a full refresh (or a history with nothing stored) from the
+-- beginning.
 windows as (
     select
         history_sources.source,
         {% if is_incremental() -%}
             coalesce(
-                cast({{ dbt.dateadd('day', -var('segments_revision_max_days'), 'latest_stored_days.latest_day') }} as date),
+                first_changed_days.first_changed_day,
+                cast({{ dbt.dateadd('day', 1, 'latest_stored_days.latest_day') }} as date),
                 cast('1900-01-01' as date)
             )
         {%- else -%}
@@ -105,6 +193,7 @@ windows as (
     from history_sources
     {% if is_incremental() -%}
         left join latest_stored_days on history_sources.source = latest_stored_days.source
+        left join first_changed_days on history_sources.source = first_changed_days.source
     {%- endif %}
 ),
 
