@@ -10,8 +10,9 @@ by arrival (ingest_store). Every landed day is checked: each order the world cre
 The measurement (bench_daily, `python -m siyu_sim.bench --only daily`): with the lake landed to D-1, the
 full build; day D landed, the daily run as the transform DAG calls it; the same call again with nothing
 new (the no-change rerun); 29 more days landed and built, the 30th daily run; a fresh full build of the
-lake as of that day beside it. Each build runs in a child process, so its CPU seconds and peak memory
-(os.wait4's rusage) are that build's alone."""
+lake as of that day beside it; then, for the memory a year of history needs, a full build keeping 365 days
+of daily segments (as of the day before the last) and the last day's daily run on it. Each build runs in a
+child process, so its CPU seconds and peak memory (os.wait4's rusage) are that build's alone."""
 
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ REPO = Path(__file__).resolve().parents[2]
 # The daily DAGs run at 00:00 for the day that just ended: the clock stands a minute past the day's end.
 CLOCK_AFTER_DAY_END_SECONDS = 60
 DAILY_RUNS = 30  # the issue's "30th daily run"
+YEAR_DAYS = 365  # "a year of daily history" (issue 22's memory target)
 
 
 def world_day(state, number: int) -> RunDay:
@@ -241,7 +243,12 @@ def daily_root(scale: int) -> Path:
 
 
 def bench_daily(
-    scale: int, seed: int, runs: int = DAILY_RUNS, root: Path | None = None, benchmarks: Path | None = None
+    scale: int,
+    seed: int,
+    runs: int = DAILY_RUNS,
+    root: Path | None = None,
+    benchmarks: Path | None = None,
+    year: bool = True,
 ) -> str:
     """The daily runs at `scale` persons, side by side in one run (module docstring), in `root` (default
     data/bench/daily-<scale>); returns the section, also written to `benchmarks` (default BENCHMARKS.md)
@@ -261,7 +268,7 @@ def bench_daily(
     ):
         shutil.rmtree(world, ignore_errors=True)
         generate(WorldSpec(scale=scale, seed=seed), world)
-    for folder in ("lake", "drops", "warehouse", "fresh", "logs"):
+    for folder in ("lake", "drops", "warehouse", "fresh", "year", "logs"):
         shutil.rmtree(root / folder, ignore_errors=True)
     days = json.loads(meta.read_text())["days"]
     first_daily = days - runs  # day D: the last `runs` days of the world are landed and built one by one
@@ -302,6 +309,24 @@ def bench_daily(
             skip_unchanged=False,
             into=root / "fresh" / "siyu.duckdb",
         )
+        if year and runs > 1:
+            # A year of daily history kept (issue 22's memory target): a full build with 365 days of segments,
+            # as of the day before the last, then the last day's daily run on it. The lake already holds the
+            # last day when the full build runs (its segments stop the day before).
+            dbt_vars = {**dbt_vars, "segments_history_days": YEAR_DAYS}
+            year_warehouse = root / "year" / "siyu.duckdb"
+            measured["year"] = build(
+                f"full build with {YEAR_DAYS} days of history as of day D+{runs - 2}",
+                first_daily + runs - 2,
+                skip_unchanged=False,
+                into=year_warehouse,
+            )
+            measured["year-daily"] = build(
+                f"daily run with {YEAR_DAYS} days kept (day D+{runs - 1})",
+                first_daily + runs - 1,
+                skip_unchanged=True,
+                into=year_warehouse,
+            )
     return section()
 
 
@@ -329,6 +354,17 @@ def daily_section(
         rows.append((f"daily run {len(daily)} (day D+{len(daily) - 1})", daily[-1]))
     if "fresh" in measured:
         rows.append((f"fresh full build (lake to D+{len(daily) - 1}, new warehouse)", measured["fresh"]))
+    if "year" in measured:
+        rows.append(
+            (f"full build, {YEAR_DAYS} days of history (as of D+{len(daily) - 2}, new warehouse)", measured["year"])
+        )
+    if "year-daily" in measured:
+        rows.append(
+            (
+                f"daily run with {YEAR_DAYS} days kept (day D+{len(daily) - 1}, on that warehouse)",
+                measured["year-daily"],
+            )
+        )
 
     def ratio(value: float, base: float) -> str:
         return f"{value / base:.2f}" if base else "-"
@@ -388,6 +424,17 @@ def daily_section(
                 f"warehouse file after {runs} daily runs ≤ 1.3 × a fresh full build of the same lake: "
                 f"{last.warehouse_bytes / fresh.warehouse_bytes:.2f} "
                 f"— {'met' if last.warehouse_bytes <= 1.3 * fresh.warehouse_bytes else 'not met'}"
+            )
+        year, year_daily = measured.get("year"), measured.get("year-daily")
+        if year and year_daily:
+            per_million = 1_000_000 / scale
+            verdicts.append(
+                f"peak memory with {YEAR_DAYS} days of history kept, at {scale:,} persons: the daily run "
+                f"{year_daily.peak_rss_bytes / 1e9:.2f} GB, a full build {year.peak_rss_bytes / 1e9:.2f} GB; "
+                f"scaled linearly in persons to 1,000,000 (x{per_million:g}): "
+                f"{year_daily.peak_rss_bytes * per_million / 1e9:.1f} GB and "
+                f"{year.peak_rss_bytes * per_million / 1e9:.1f} GB "
+                f"(target ≤ 12 GB; an extrapolation, not a measurement at 1,000,000)"
             )
         body += "\nTargets (issue 22), measured in this run:\n\n" + "".join(f"- {v}\n" for v in verdicts)
     return body
