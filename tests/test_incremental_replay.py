@@ -166,6 +166,37 @@ def test_the_identity_map_writes_only_the_rows_a_run_changed(replay):
     assert all(row[6] > last_run_before for row in after if row not in unchanged)
 
 
+def test_the_daily_run_tests_the_days_it_may_have_written_and_a_full_refresh_every_day(replay, tmp_path):
+    """Issue 22: the data tests of customer_segments_daily read the days a daily run may have written
+    (var segments_revision_max_days before the latest, placeholder __revisable_from__ in macro
+    get_where_subquery), not every day kept; with --full-refresh they read every day. GIVEN a row that
+    breaks three tests on the first stored day, outside a 3-day window THEN the daily run's tests pass and
+    a full refresh's would fail; the same row on the latest day fails the daily run's tests."""
+    warehouse = tmp_path / "siyu.duckdb"
+    shutil.copy(replay["incremental"], warehouse)
+    variables = json.dumps({"segments_revision_max_days": 3, "segments_history_start": HISTORY_START})
+
+    def tests_with_a_broken_row_on(day_sql, *extra):
+        with duckdb.connect(str(warehouse)) as con:
+            con.execute("delete from marts.customer_segments_daily where customer_id = 'C-broken'")
+            con.execute(
+                "insert into marts.customer_segments_daily (snapshot_date, customer_id) "
+                f"select {day_sql}(snapshot_date), 'C-broken' from marts.customer_segments_daily"
+            )
+        args = ["--resource-type", "test", "--vars", variables, *extra]
+        return dbt_build(replay["lake"], warehouse, select="customer_segments_daily", extra_args=args)
+
+    old_day = tests_with_a_broken_row_on("min")
+    latest_day = tests_with_a_broken_row_on("max")
+    assert old_day.success, old_day.failures
+    assert not latest_day.success
+    assert any("not_null_customer_segments_daily_rfm_segment" in failure for failure in latest_day.failures)
+    # A full refresh reads every day: the where clause it compiles starts at 1900 (the model itself is
+    # not rebuilt: only tests are selected).
+    full = tests_with_a_broken_row_on("min", "--full-refresh")
+    assert not full.success
+
+
 def test_an_incremental_kpi_run_keeps_the_periods_before_its_lookback(replay, tmp_path):
     """GIVEN the replayed warehouse with a marker in kpi_gmv_tree's first month and in December (inside the
     lookback) WHEN the KPI marts are built again incrementally THEN the first month keeps its marker (it was
