@@ -166,7 +166,9 @@ def _duckdb_build(
     # Only a whole-project build records its inputs, and only a plain one may be skipped (a --full-refresh
     # or any other option asks for work).
     whole = select is None and not extra_args
-    inputs = _inputs(lake, warehouse, {**build_vars, "snapshot_date": day}, truth) if whole else None
+    # The build's inputs as its vars were before the day was taken out of them.
+    read_vars = build_vars if day is None else {**build_vars, "snapshot_date": day}
+    inputs = _inputs(lake, warehouse, read_vars, truth) if whole else None
     if not unit_tests:
         args += ["--exclude-resource-type", "unit_test"]
     if skip_unchanged and inputs is not None:
