@@ -122,3 +122,36 @@ def test__dbt_build__a_new_day_reuses_the_last_parse(tiny_project, tmp_path, cap
     assert "Unable to do partial parsing" not in second_output, second_output[:2000]
     # AND the day was set for the call only
     assert "SIYU_SNAPSHOT_DATE" not in os.environ
+
+
+def _duckdb_settings(tiny_project: Path, tmp_path: Path, name: str) -> tuple[int, str]:
+    (tiny_project / "models" / "settings.sql").write_text(
+        "{{ config(materialized='table') }}\n"
+        "select current_setting('memory_limit') as memory_limit,"
+        " cast(current_setting('preserve_insertion_order') as varchar) as insertion_order\n"
+    )
+    lake, warehouse = _lake(tmp_path / name, [1]), tmp_path / name / "wh" / "siyu.duckdb"
+    result = transform.dbt_build(lake, warehouse, select="settings")
+    assert result.success, result.failures
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        limit, insertion_order = connection.execute("select * from main.settings").fetchone()
+    number, unit = limit.split()
+    return int(float(number) * {"MiB": 2**20, "GiB": 2**30, "TiB": 2**40}[unit]), insertion_order
+
+
+def test__dbt_build__duckdb_works_within_a_memory_limit(tiny_project, tmp_path, monkeypatch):
+    """Issue 22: a year of daily history took a full build to 16 GB at 100,000 persons (DuckDB's own limit
+    is 80% of the machine). The profile limits DuckDB to 40% of the machine, or SIYU_DUCKDB_MEMORY_LIMIT,
+    beyond which it spills to disk, and lets it drop insertion order (without which a year's customer_tags
+    ran out of memory under the limit instead of spilling)."""
+    # WHEN a build runs with no setting, then with SIYU_DUCKDB_MEMORY_LIMIT
+    monkeypatch.delenv("SIYU_DUCKDB_MEMORY_LIMIT", raising=False)
+    default_limit, insertion_order = _duckdb_settings(tiny_project, tmp_path, "default")
+    monkeypatch.setenv("SIYU_DUCKDB_MEMORY_LIMIT", "1GB")
+    set_limit, _ = _duckdb_settings(tiny_project, tmp_path, "set")
+
+    # THEN DuckDB's limit was the profile's: under half the machine by default, and what the variable says
+    machine = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert 0.3 * machine < default_limit < 0.5 * machine
+    assert abs(set_limit - 10**9) < 2**20
+    assert insertion_order == "false"

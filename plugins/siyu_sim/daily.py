@@ -168,8 +168,10 @@ def measure_build(
     log_file: Path,
 ) -> MeasuredBuild:
     """siyu.transform.dbt_build(lake, warehouse, snapshot_date, unit_tests=False, skip_unchanged) in a
-    child process (`python -m siyu_sim.daily build`); its wall and CPU seconds and its peak resident memory
-    (os.wait4's rusage of that child alone). A failed build raises."""
+    child process (`python -m siyu_sim.daily build`); its wall and CPU seconds (os.wait4's rusage of that
+    child alone) and its peak resident memory (the child's own VmHWM: rusage's ru_maxrss starts from the
+    parent's resident size at the fork, kept across exec, so a skipped build read as this process's 2 GB).
+    A failed build raises."""
     outcome_file = log_file.with_suffix(".json")
     outcome_file.unlink(missing_ok=True)
     request = {
@@ -196,7 +198,7 @@ def measure_build(
         name=name,
         wall_seconds=wall,
         cpu_seconds=usage.ru_utime + usage.ru_stime,
-        peak_rss_bytes=usage.ru_maxrss * 1024,  # kilobytes on Linux
+        peak_rss_bytes=outcome.get("peak_rss_bytes") or usage.ru_maxrss * 1024,  # kilobytes on Linux
         skipped=bool(outcome.get("skipped")),
         results=outcome.get("results", {}),
         warehouse_bytes=warehouse_bytes(warehouse),
@@ -231,8 +233,33 @@ def _build_in_this_process(request: dict) -> None:
         skip_unchanged=request["skip_unchanged"],
         unit_tests=False,  # as the transform DAG calls it: unit tests run in CI
     )
-    outcome = {"success": result.success, "skipped": result.skipped, "results": result.results}
+    outcome = {
+        "success": result.success,
+        "skipped": result.skipped,
+        "results": result.results,
+        "peak_rss_bytes": peak_resident_bytes(),
+    }
     Path(request["outcome"]).write_text(json.dumps({**outcome, "failures": result.failures}), encoding="utf-8")
+
+
+def duckdb_memory_limit() -> str:
+    """The memory limit the builds' DuckDB works within, as DuckDB states it (profiles.yml's setting)."""
+    import duckdb
+
+    with duckdb.connect() as connection:
+        connection.execute(f"set memory_limit = '{os.environ.get('SIYU_DUCKDB_MEMORY_LIMIT', '40%')}'")
+        return connection.execute("select current_setting('memory_limit')").fetchone()[0]
+
+
+def peak_resident_bytes() -> int | None:
+    """This process's peak resident memory since its exec (VmHWM in /proc/self/status; None elsewhere)."""
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024  # kB
+    except OSError:
+        return None
+    return None
 
 
 # --- the bench ------------------------------------------------------------------------------------------
@@ -392,7 +419,10 @@ def daily_section(
         "the lake). "
         "Every build is `siyu.transform.dbt_build(..., unit_tests=False)` with snapshot_date the day built, "
         "the daily runs with `skip_unchanged=True` as the transform DAG calls it, each in its own child "
-        "process: CPU seconds and peak RSS are that process's (os.wait4), wall seconds include its start. "
+        "process: CPU seconds are that process's (os.wait4), peak RSS its own high-water mark (VmHWM), wall "
+        "seconds include its start. DuckDB worked within its memory limit "
+        f"({duckdb_memory_limit()}: SIYU_DUCKDB_MEMORY_LIMIT, else the profile's 40% of the machine), "
+        "spilling to disk beyond it. "
         "The machine was shared with other work, so wall times are upper bounds; CPU seconds are steadier.\n\n"
         + (table if rows else "")
         + (f"\n{running}: still running when this was written.\n" if running else "")
@@ -434,7 +464,8 @@ def daily_section(
                 f"scaled linearly in persons to 1,000,000 (x{per_million:g}): "
                 f"{year_daily.peak_rss_bytes * per_million / 1e9:.1f} GB and "
                 f"{year.peak_rss_bytes * per_million / 1e9:.1f} GB "
-                f"(target ≤ 12 GB; an extrapolation, not a measurement at 1,000,000)"
+                f"(target ≤ 12 GB; an extrapolation, not a measurement at 1,000,000, and an upper bound: "
+                f"DuckDB's share stops at its limit, {duckdb_memory_limit()}, and spills beyond it)"
             )
         body += "\nTargets (issue 22), measured in this run:\n\n" + "".join(f"- {v}\n" for v in verdicts)
     return body

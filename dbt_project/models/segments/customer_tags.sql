@@ -38,7 +38,8 @@
 with
 
 daily as (
-    select * from {{ ref('customer_segments_daily') }}
+    select customer_id, snapshot_date, {{ daily_tag_groups | join(', ') }}
+    from {{ ref('customer_segments_daily') }}
 ),
 
 lifecycle as (
@@ -105,25 +106,14 @@ revisable as (
 -- Each revisable day as its inputs say now, and as the stored periods say: tag rows and a checksum of them
 -- per source and day. The first day they differ is where the history is computed again; usually none
 -- differs and only the new days are (issue 22: a day's run costs what changed, not the revision window).
--- The daily rows are one per customer and day (a data test); were one duplicated, its day would differ and
--- be computed again, which is safe.
-fresh_revisable as (
-    {%- for tag_group in daily_tag_groups %}
-        select 'computed' as source, daily.customer_id, daily.snapshot_date, '{{ tag_group }}' as tag_group,
-            daily.{{ tag_group }} as tag
-        from daily
-        inner join revisable
-            on
-                revisable.source = 'computed'
-                and daily.snapshot_date between revisable.first_revisable_day and revisable.latest_day
-        union all
-    {%- endfor %}
+-- The daily rows are one per customer and day (a data test), four tags each; were one duplicated, its day
+-- would differ and be computed again, which is safe.
+fresh_wecom as (
     select distinct
-        'wecom',
         customer_nodes.customer_id,
         tag_snapshots.snapshot_date,
-        coalesce(corp_tags.tag_group_name, 'wecom'),
-        coalesce(corp_tags.tag_name, tag_snapshots.tag_id)
+        coalesce(corp_tags.tag_group_name, 'wecom') as tag_group,
+        coalesce(corp_tags.tag_name, tag_snapshots.tag_id) as tag
     from tag_snapshots
     inner join revisable
         on
@@ -136,28 +126,76 @@ fresh_revisable as (
 
 fresh_day_sums as (
     select
-        source,
+        'computed' as source,
+        daily.snapshot_date,
+        {{ daily_tag_groups | length }} * count(*) as tag_rows,
+        sum(
+        {%- for tag_group in daily_tag_groups %}
+            {{ siyu.tag_checksum('daily.customer_id', "'" ~ tag_group ~ "'", 'daily.' ~ tag_group) }}
+            {%- if not loop.last %} +{% endif %}
+        {%- endfor %}
+        ) as checksum
+    from daily
+    inner join revisable
+        on
+            revisable.source = 'computed'
+            and daily.snapshot_date between revisable.first_revisable_day and revisable.latest_day
+    group by daily.snapshot_date
+    union all
+    select
+        'wecom',
         snapshot_date,
-        count(*) as tag_rows,
-        sum({{ siyu.tag_checksum('customer_id', 'tag_group', 'tag') }}) as checksum
-    from fresh_revisable
+        count(*),
+        sum({{ siyu.tag_checksum('customer_id', 'tag_group', 'tag') }})
+    from fresh_wecom
+    group by snapshot_date
+),
+
+-- The stored side without a row per period and day: a period held over the revisable days adds its row
+-- and checksum from the later of its valid_from and the first revisable day and takes them away on its
+-- valid_to; running sums over the days give each day's rows and checksum.
+stored_in_window as (
+    select
+        stored_history.source,
+        stored_history.valid_to,
+        revisable.latest_day,
+        greatest(stored_history.valid_from, revisable.first_revisable_day) as counted_from,
+        {{ siyu.tag_checksum('stored_history.customer_id', 'stored_history.tag_group', 'stored_history.tag') }}
+            as checksum
+    from stored_history
+    inner join revisable on stored_history.source = revisable.source
+    where
+        stored_history.valid_from <= revisable.latest_day
+        and (stored_history.valid_to is null or stored_history.valid_to > revisable.first_revisable_day)
+),
+
+stored_day_changes as (
+    select source, snapshot_date, sum(row_change) as row_change, sum(checksum_change) as checksum_change
+    from (
+        select source, counted_from as snapshot_date, 1 as row_change, checksum as checksum_change
+        from stored_in_window
+        union all
+        select source, valid_to, -1, -checksum
+        from stored_in_window
+        where valid_to <= latest_day
+        union all
+        select source, snapshot_date, 0, 0
+        from fresh_day_sums
+    ) as changes
     group by source, snapshot_date
 ),
 
 stored_day_sums as (
     select
-        days.source,
-        days.snapshot_date,
-        count(*) as tag_rows,
-        sum({{ siyu.tag_checksum('stored_history.customer_id', 'stored_history.tag_group', 'stored_history.tag') }})
-            as checksum
-    from fresh_day_sums as days
-    inner join stored_history
-        on
-            days.source = stored_history.source
-            and stored_history.valid_from <= days.snapshot_date
-            and (stored_history.valid_to is null or stored_history.valid_to > days.snapshot_date)
-    group by days.source, days.snapshot_date
+        source,
+        snapshot_date,
+        sum(row_change) over (
+            partition by source order by snapshot_date rows between unbounded preceding and current row
+        ) as tag_rows,
+        sum(checksum_change) over (
+            partition by source order by snapshot_date rows between unbounded preceding and current row
+        ) as checksum
+    from stored_day_changes
 ),
 
 first_changed_days as (
