@@ -185,7 +185,7 @@ def _duckdb_build(
         if changed:
             log.info("dbt build: changed since the last build: %s", ", ".join(changed))
     logged_errors: list[str] = []
-    callbacks = [_collect_errors(logged_errors), BuildProgress(whole_project=select is None)]
+    callbacks = [_collect_errors(logged_errors), BuildProgress(whole_project=select is None), _checkpoint_after_models]
     try:
         result = dbtRunner(callbacks=callbacks).invoke(args)
     finally:
@@ -378,6 +378,27 @@ class BuildProgress:
     def line(self) -> str:
         models = f"{self.models_done}/{self.models_total}" if self.models_total else str(self.models_done)
         return f"dbt build: {models} models done, {self.nodes_done}/{self.nodes_total} nodes with tests"
+
+
+def _checkpoint_after_models(event) -> None:
+    """A dbt event callback: CHECKPOINT the warehouse after each model, so the blocks of the tables a build
+    replaced are free for the next model to reuse. DuckDB frees a dropped table's blocks only at a
+    checkpoint, and a bulk write leaves too little in the write-ahead log to trigger one, so without it
+    every table a daily run rewrote added to the file (358 -> 581 MB at 100,000 persons, compacted after
+    every run; with it 427 MB, 14% free, no compaction). Best effort: DuckDB refuses while another thread's
+    write is open, and the next model's checkpoint frees what this one could not."""
+    if event.info.name != "NodeFinished" or event.data.node_info.resource_type != "model":
+        return
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    try:
+        cursor = DuckDBConnectionManager.env().conn.cursor()
+        try:
+            cursor.execute("checkpoint")
+        finally:
+            cursor.close()
+    except Exception as error:  # best effort, see the docstring
+        log.debug("dbt build: no checkpoint after %s: %s", event.data.node_info.unique_id, error)
 
 
 def _collect_errors(errors: list[str]):

@@ -247,7 +247,7 @@ def duckdb_memory_limit() -> str:
     import duckdb
 
     with duckdb.connect() as connection:
-        connection.execute(f"set memory_limit = '{os.environ.get('SIYU_DUCKDB_MEMORY_LIMIT', '40%')}'")
+        connection.execute(f"set memory_limit = '{os.environ.get('SIYU_DUCKDB_MEMORY_LIMIT', '80%')}'")
         return connection.execute("select current_setting('memory_limit')").fetchone()[0]
 
 
@@ -421,7 +421,7 @@ def daily_section(
         "the daily runs with `skip_unchanged=True` as the transform DAG calls it, each in its own child "
         "process: CPU seconds are that process's (os.wait4), peak RSS its own high-water mark (VmHWM), wall "
         "seconds include its start. DuckDB worked within its memory limit "
-        f"({duckdb_memory_limit()}: SIYU_DUCKDB_MEMORY_LIMIT, else the profile's 40% of the machine), "
+        f"({duckdb_memory_limit()}: SIYU_DUCKDB_MEMORY_LIMIT, else DuckDB's own 80% of the machine), "
         "spilling to disk beyond it. "
         "The machine was shared with other work, so wall times are upper bounds; CPU seconds are steadier.\n\n"
         + (table if rows else "")
