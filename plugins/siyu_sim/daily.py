@@ -152,7 +152,7 @@ class MeasuredBuild:
     name: str
     wall_seconds: float
     cpu_seconds: float
-    peak_rss_bytes: int
+    peak_rss_bytes: int | None  # None: unknown (no VmHWM on this system)
     skipped: bool
     results: dict
     warehouse_bytes: int
@@ -198,20 +198,30 @@ def measure_build(
         name=name,
         wall_seconds=wall,
         cpu_seconds=usage.ru_utime + usage.ru_stime,
-        peak_rss_bytes=outcome.get("peak_rss_bytes") or usage.ru_maxrss * 1024,  # kilobytes on Linux
+        peak_rss_bytes=outcome.get("peak_rss_bytes"),  # None where /proc is missing: reported as unknown
         skipped=bool(outcome.get("skipped")),
         results=outcome.get("results", {}),
         warehouse_bytes=warehouse_bytes(warehouse),
     )
     log.info(
-        "daily bench: %s: %.1f s wall, %.1f s CPU, %.2f GB peak%s",
+        "daily bench: %s: %.1f s wall, %.1f s CPU, %s peak%s",
         name,
         measured.wall_seconds,
         measured.cpu_seconds,
-        measured.peak_rss_bytes / 1e9,
+        gigabytes(measured.peak_rss_bytes),
         " (skipped)" if measured.skipped else "",
     )
     return measured
+
+
+def gigabytes(size: int | None) -> str:
+    return "unknown" if size is None else f"{size / 1e9:.2f} GB"
+
+
+def max_known(sizes) -> int | None:
+    """The largest of the sizes, None when any is unknown (a maximum over part of them would understate)."""
+    sizes = list(sizes)
+    return None if None in sizes else max(sizes)
 
 
 def warehouse_bytes(warehouse: Path) -> int:
@@ -243,12 +253,20 @@ def _build_in_this_process(request: dict) -> None:
 
 
 def duckdb_memory_limit() -> str:
-    """The memory limit the builds' DuckDB works within, as DuckDB states it (profiles.yml's setting)."""
+    """The memory limit the builds' DuckDB works within, as DuckDB states it: the duckdb target's
+    `settings.memory_limit` in dbt_project/profiles.yml, rendered by dbt as a build renders it (its
+    env_var default included), then set on a DuckDB connection and read back."""
     import duckdb
+    import yaml
+    from dbt.config.renderer import ProfileRenderer
+    from dbt_common.context import set_invocation_context
 
+    profiles = yaml.safe_load((REPO / "dbt_project" / "profiles.yml").read_text(encoding="utf-8"))
+    set_invocation_context(os.environ)
+    setting = ProfileRenderer({}).render_value(profiles["siyu"]["outputs"]["duckdb"]["settings"]["memory_limit"])
     with duckdb.connect() as connection:
-        connection.execute(f"set memory_limit = '{os.environ.get('SIYU_DUCKDB_MEMORY_LIMIT', '80%')}'")
-        return connection.execute("select current_setting('memory_limit')").fetchone()[0]
+        connection.execute(f"set memory_limit = '{setting}'")
+        return f"{setting}, {connection.execute('select current_setting(?)', ['memory_limit']).fetchone()[0]}"
 
 
 def peak_resident_bytes() -> int | None:
@@ -402,7 +420,7 @@ def daily_section(
         + "".join(
             f"| {label}{' (skipped)' if run.skipped else ''} | {run.wall_seconds:.1f} | {run.cpu_seconds:.1f} "
             f"| {ratio(run.cpu_seconds, full.cpu_seconds)} | {ratio(run.wall_seconds, full.wall_seconds)} "
-            f"| {run.peak_rss_bytes / 1e9:.2f} GB | {run.warehouse_bytes / 1e6:,.0f} MB |\n"
+            f"| {gigabytes(run.peak_rss_bytes)} | {run.warehouse_bytes / 1e6:,.0f} MB |\n"
             for label, run in rows
         )
     )
@@ -433,7 +451,7 @@ def daily_section(
         cpu = sorted(run.cpu_seconds for run in daily)
         body += (
             f"\nAll {len(daily)} daily runs, CPU seconds: min {cpu[0]:.1f}, median {cpu[len(cpu) // 2]:.1f}, "
-            f"max {cpu[-1]:.1f}; peak RSS max {max(run.peak_rss_bytes for run in daily) / 1e9:.2f} GB.\n"
+            f"max {cpu[-1]:.1f}; peak RSS max {gigabytes(max_known(run.peak_rss_bytes for run in daily))}.\n"
         )
     if full and daily and "no-change" in measured:
         first, last, unchanged = daily[0], daily[-1], measured["no-change"]
@@ -456,7 +474,7 @@ def daily_section(
                 f"— {'met' if last.warehouse_bytes <= 1.3 * fresh.warehouse_bytes else 'not met'}"
             )
         year, year_daily = measured.get("year"), measured.get("year-daily")
-        if year and year_daily:
+        if year and year_daily and year.peak_rss_bytes and year_daily.peak_rss_bytes:
             per_million = 1_000_000 / scale
             verdicts.append(
                 f"peak memory with {YEAR_DAYS} days of history kept, at {scale:,} persons: the daily run "
