@@ -251,15 +251,6 @@ tag_snapshots_in_window as (
     )
 ),
 
--- Daily values, one row per customer, day and tag; then islands of consecutive days.
-computed_daily as (
-    {%- for tag_group in daily_tag_groups %}
-        select customer_id, snapshot_date, '{{ tag_group }}' as tag_group, {{ tag_group }} as tag
-        from daily_in_window
-        {% if not loop.last %}union all{% endif %}
-    {%- endfor %}
-),
-
 wecom_daily as (
     select
         customer_nodes.customer_id,
@@ -300,9 +291,14 @@ boundary_days as (
     {%- endif %}
 ),
 
--- Days are numbered so that two stored days in a row are consecutive even when a day is missing.
+-- Days are numbered so that two stored days in a row are consecutive even when a day is missing; next_day
+-- is the stored day after (a period whose last day this is ends on it).
 numbered_days as (
-    select source, snapshot_date, dense_rank() over (partition by source order by snapshot_date) as day_number
+    select
+        source,
+        snapshot_date,
+        dense_rank() over (partition by source order by snapshot_date) as day_number,
+        lead(snapshot_date) over (partition by source order by snapshot_date) as next_day
     from (
         select source, snapshot_date from window_days
         union all
@@ -311,18 +307,116 @@ numbered_days as (
     ) as days
 ),
 
+-- The computed tags: one row per customer and day with its four tags (one window over customer-days, not
+-- one per tag: issue 22, a year of history in bounded memory), the boundary day's row from the stored
+-- periods, each tag with held_since, the valid_from of the stored period that held on it (null: none did).
+computed_days as (
+    select
+        customer_id,
+        snapshot_date,
+        {%- for tag_group in daily_tag_groups %}
+            {{ tag_group }},
+            cast(null as date) as {{ tag_group }}_held_since,
+            true as has_{{ tag_group }},
+        {%- endfor %}
+        false as is_boundary
+    from daily_in_window
+    {%- if is_incremental() %}
+        union all
+        select
+            stored_history.customer_id,
+            boundary_days.snapshot_date,
+            {%- for tag_group in daily_tag_groups %}
+                max(case when stored_history.tag_group = '{{ tag_group }}' then stored_history.tag end),
+                max(case when stored_history.tag_group = '{{ tag_group }}' then stored_history.valid_from end),
+                max(case when stored_history.tag_group = '{{ tag_group }}' then 1 else 0 end) = 1,
+            {%- endfor %}
+            true
+        from stored_history
+        inner join boundary_days on stored_history.source = boundary_days.source
+        where
+            stored_history.source = 'computed'
+            and stored_history.valid_from <= boundary_days.snapshot_date
+            and (stored_history.valid_to is null or stored_history.valid_to > boundary_days.snapshot_date)
+        group by stored_history.customer_id, boundary_days.snapshot_date
+    {%- endif %}
+),
+
+-- Each tag's row starts a period unless the customer's row of the stored day before held the same tag, and
+-- ends one unless the row of the stored day after does.
+{% set by_customer = 'over (partition by computed_days.customer_id order by computed_days.snapshot_date)' -%}
+computed_marked as (
+    select
+        computed_days.*,
+        numbered_days.next_day,
+        {%- for tag_group in daily_tag_groups %}
+            coalesce(
+                lag(numbered_days.day_number) {{ by_customer }} = numbered_days.day_number - 1
+                and lag(computed_days.has_{{ tag_group }}) {{ by_customer }}
+                and lag(computed_days.{{ tag_group }}) {{ by_customer }}
+                is not distinct from computed_days.{{ tag_group }},
+                false
+            ) as continues_{{ tag_group }},
+            coalesce(
+                lead(numbered_days.day_number) {{ by_customer }} = numbered_days.day_number + 1
+                and lead(computed_days.has_{{ tag_group }}) {{ by_customer }}
+                and lead(computed_days.{{ tag_group }}) {{ by_customer }}
+                is not distinct from computed_days.{{ tag_group }},
+                false
+            ) as goes_on_{{ tag_group }}{% if not loop.last %},{% endif %}
+        {%- endfor %}
+    from computed_days
+    inner join numbered_days
+        on numbered_days.source = 'computed' and computed_days.snapshot_date = numbered_days.snapshot_date
+),
+
+-- Only the days a period starts or ends on, one row per tag: a start's valid_to is its own next_day when
+-- it also ends there, else the next_day of the following row (its end).
+computed_bounds as (
+    {%- for tag_group in daily_tag_groups %}
+        select
+            customer_id,
+            '{{ tag_group }}' as tag_group,
+            {{ tag_group }} as tag,
+            snapshot_date,
+            coalesce({{ tag_group }}_held_since, snapshot_date) as valid_from,
+            next_day,
+            not continues_{{ tag_group }} as is_start,
+            not goes_on_{{ tag_group }} as is_end
+        from computed_marked
+        where has_{{ tag_group }} and not (continues_{{ tag_group }} and goes_on_{{ tag_group }})
+        {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+),
+
+computed_history as (
+    select
+        customer_id,
+        tag_group,
+        tag,
+        'computed' as source,
+        valid_from,
+        case when is_end then next_day else end_next_day end as valid_to
+    from (
+        select
+            computed_bounds.*,
+            lead(computed_bounds.next_day) over (
+                partition by computed_bounds.customer_id, computed_bounds.tag_group
+                order by computed_bounds.snapshot_date
+            ) as end_next_day
+        from computed_bounds
+    ) as bounds
+    where is_start
+),
+
+-- The WeCom tags (several a day per group): islands of consecutive days per customer and tag.
 -- held_since: the valid_from of a stored period that held on the boundary day.
-tag_days as (
-    select distinct
-        'computed' as source, customer_id, snapshot_date, tag_group, tag, cast(null as date) as held_since
-    from computed_daily
-    union all
-    select distinct 'wecom', customer_id, snapshot_date, tag_group, tag, cast(null as date)
+wecom_tag_days as (
+    select distinct customer_id, snapshot_date, tag_group, tag, cast(null as date) as held_since
     from wecom_daily
     {%- if is_incremental() %}
         union all
         select
-            stored_history.source,
             stored_history.customer_id,
             boundary_days.snapshot_date,
             stored_history.tag_group,
@@ -331,39 +425,38 @@ tag_days as (
         from stored_history
         inner join boundary_days on stored_history.source = boundary_days.source
         where
-            stored_history.valid_from <= boundary_days.snapshot_date
+            stored_history.source = 'wecom'
+            and stored_history.valid_from <= boundary_days.snapshot_date
             and (stored_history.valid_to is null or stored_history.valid_to > boundary_days.snapshot_date)
     {%- endif %}
 ),
 
 islands as (
     select
-        tag_days.source,
-        tag_days.customer_id,
-        tag_days.tag_group,
-        tag_days.tag,
-        tag_days.snapshot_date,
-        tag_days.held_since,
+        wecom_tag_days.customer_id,
+        wecom_tag_days.tag_group,
+        wecom_tag_days.tag,
+        wecom_tag_days.snapshot_date,
+        wecom_tag_days.held_since,
         numbered_days.day_number - row_number() over (
-            partition by tag_days.source, tag_days.customer_id, tag_days.tag_group, tag_days.tag
-            order by tag_days.snapshot_date
+            partition by wecom_tag_days.customer_id, wecom_tag_days.tag_group, wecom_tag_days.tag
+            order by wecom_tag_days.snapshot_date
         ) as island
-    from tag_days
+    from wecom_tag_days
     inner join numbered_days on
-        tag_days.source = numbered_days.source
-        and tag_days.snapshot_date = numbered_days.snapshot_date
+        numbered_days.source = 'wecom'
+        and wecom_tag_days.snapshot_date = numbered_days.snapshot_date
 ),
 
 periods as (
     select
-        source,
         customer_id,
         tag_group,
         tag,
         min(coalesce(held_since, snapshot_date)) as valid_from,
         max(snapshot_date) as last_day
     from islands
-    group by source, customer_id, tag_group, tag, island
+    group by customer_id, tag_group, tag, island
 ),
 
 -- A period ends on the next stored day after its last one; it is open when its last day is the latest.
@@ -372,13 +465,14 @@ history as (
         periods.customer_id,
         periods.tag_group,
         periods.tag,
-        periods.source,
+        'wecom' as source,
         periods.valid_from,
-        (
-            select min(numbered_days.snapshot_date) from numbered_days
-            where numbered_days.source = periods.source and numbered_days.snapshot_date > periods.last_day)
-            as valid_to
+        numbered_days.next_day as valid_to
     from periods
+    inner join numbered_days
+        on numbered_days.source = 'wecom' and periods.last_day = numbered_days.snapshot_date
+    union all
+    select * from computed_history
 ),
 
 current_only as (
