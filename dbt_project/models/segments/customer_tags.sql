@@ -11,8 +11,9 @@
 -- (domain.md §3): one row per customer, tag and uninterrupted period. valid_to is the first day the tag
 -- no longer held (null while it holds). Sources:
 --   computed  RFM segment, lifecycle stage, order milestone, ladder rung (from customer_segments_daily,
---             so their history is as long as that table's); persona and acquisition channel (as of the
---             snapshot date: no history yet)
+--             so their history is as long as that table's); acquisition channel (since the customer
+--             connected); persona and the 33 rule as of the snapshot date, with no history: when they began
+--             is not known, so their valid_from is null (a daily run rewrites them only when they change)
 --   wecom     corp tags guides set on the friendship (from every daily snapshot of the friendships)
 --   store     the membership's store and the marketing opt-in
 --
@@ -475,10 +476,12 @@ history as (
     select * from computed_history
 ),
 
+-- Tags computed as of the snapshot date only: valid_from null where when the tag began is not known (the
+-- snapshot date would claim it began that day, and change every day: issue 22).
 current_only as (
     select
         customer_id, 'persona' as tag_group, persona as tag, 'computed' as source,
-        snapshot_date as valid_from, cast(null as date) as valid_to
+        cast(null as date) as valid_from, cast(null as date) as valid_to
     from personas
     union all
     select
@@ -489,7 +492,7 @@ current_only as (
     union all
     select
         customer_id, 'rule33', case when is_rule33_quality then 'quality' else 'not_yet' end, 'computed',
-        snapshot_date, cast(null as date)
+        cast(null as date), cast(null as date)
     from lifecycle
 ),
 
