@@ -24,6 +24,7 @@ import json
 import shutil
 
 import duckdb
+import pyarrow as pa
 import pytest
 from late_arrivals import add_rows, never_bought_with, query, resend_till_file, retag_friendship, shop_order
 
@@ -49,7 +50,12 @@ KPI_MARTS = [
 ]
 SELECT = " ".join(["+customer_tags +audience_membership_changes customer_merges", *(f"+{kpi}" for kpi in KPI_MARTS)])
 
-SAME_ROWS = ["marts.customer_segments_daily", "marts.customer_tags", *(f"marts.{kpi}" for kpi in KPI_MARTS)]
+SAME_ROWS = [
+    "marts.customer_segments_daily",
+    "marts.customer_tags",
+    *(f"marts.{kpi}" for kpi in KPI_MARTS),
+    "intermediate.int_friendship_months",
+]
 # What a never-wiped or appended model determines, without the columns that record a run's clock.
 SAME_MEANING = {
     "int_identity_map": "select node_key, customer_id from intermediate.int_identity_map",
@@ -197,6 +203,41 @@ def test_the_daily_run_tests_the_days_it_may_have_written_and_a_full_refresh_eve
     assert not full.success
 
 
+def test_the_daily_run_tests_the_snapshots_it_may_revise_and_a_full_refresh_every_day(replay, tmp_path):
+    """Issue 22: the data tests of the daily WeCom snapshots read the days from segments_revision_max_days
+    before the day built (placeholder __landed_from__), not every snapshot kept. GIVEN a friendship snapshot
+    with one friendship twice, landed for a day before that window THEN the daily run's test passes and a full
+    refresh's fails; the same snapshot on the day built fails the daily run's test."""
+    import pyarrow.parquet as pq
+
+    lake, warehouse = tmp_path / "lake", tmp_path / "siyu.duckdb"
+    shutil.copytree(replay["lake"], lake)
+    shutil.copy(replay["incremental"], warehouse)
+    folder = lake / "raw" / "wecom" / "follow_relations"
+    latest = pq.read_table(sorted(folder.glob("dt=*"))[-1] / "part-0.parquet")
+    latest = latest.drop_columns(["dt"]) if "dt" in latest.schema.names else latest
+    twice = latest.slice(0, 1).to_pylist() * 2
+    variables = json.dumps({"snapshot_date": DAYS[-1], "segments_history_start": HISTORY_START})
+
+    def snapshot_tests_with_a_duplicate_on(day, *extra):
+        partition = folder / f"dt={day}"
+        partition.mkdir()
+        pq.write_table(pa.Table.from_pylist(twice, schema=latest.schema), partition / "part-0.parquet")
+        # The view is built again on this lake (a view names the lake it was built on), then tested.
+        args = ["--vars", variables, *extra]
+        result = dbt_build(lake, warehouse, select="stg_wecom__relation_snapshots", extra_args=args, unit_tests=False)
+        shutil.rmtree(partition)
+        return result
+
+    old_day = snapshot_tests_with_a_duplicate_on("2025-01-02")
+    assert old_day.success, old_day.failures
+    full = snapshot_tests_with_a_duplicate_on("2025-01-02", "--full-refresh")
+    assert any("unique_combination_of_columns_stg_wecom__relation_snapshots" in failure for failure in full.failures)
+    # A day inside the window without a snapshot of its own.
+    recent = next(day for day in reversed(DAYS) if not (folder / f"dt={day}").exists())
+    assert not snapshot_tests_with_a_duplicate_on(recent).success
+
+
 def test_an_incremental_kpi_run_keeps_the_periods_before_its_lookback(replay, tmp_path):
     """GIVEN the replayed warehouse with a marker in kpi_gmv_tree's first month and in December (inside the
     lookback) WHEN the KPI marts are built again incrementally THEN the first month keeps its marker (it was
@@ -217,6 +258,38 @@ def test_an_incremental_kpi_run_keeps_the_periods_before_its_lookback(replay, tm
     assert first_month < "2025-11-01"
     assert gmv[first_month] == -1
     assert gmv["2025-12-01"] > 0
+
+
+def test_the_friendship_months_before_the_lookback_are_kept_as_stored(replay, tmp_path):
+    """Issue 22: int_friendship_months folds the daily WeCom snapshots by month and a run folds again only the
+    months from the one holding the latest stored day less segments_revision_max_days. GIVEN the replayed
+    warehouse with a marker on every state of the first month and of December WHEN the model is built again
+    incrementally THEN the first month keeps its marker (its snapshots were not read again) and December is
+    folded again from its snapshots."""
+    warehouse = tmp_path / "siyu.duckdb"
+    shutil.copy(replay["incremental"], warehouse)
+    table = "intermediate.int_friendship_months"
+    first_month = query(warehouse, f"select strftime(min(snapshot_month), '%Y-%m-%d') from {table}")[0][0]
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            f"update {table} set remark_name = 'marker' where snapshot_month in ('{first_month}', '2025-12-01')"
+        )
+    variables = json.dumps({"snapshot_date": DAYS[-1], "segments_history_start": HISTORY_START})
+    only_models = ["--vars", variables, "--exclude-resource-type", "test"]
+    result = dbt_build(
+        replay["lake"], warehouse, select="int_friendship_months", extra_args=only_models, unit_tests=False
+    )
+    assert result.success, result.failures
+    marked = dict(
+        query(
+            warehouse,
+            f"""select strftime(snapshot_month, '%Y-%m-%d'), count(*) filter (where remark_name = 'marker')
+                from {table} group by 1""",
+        )
+    )
+    assert first_month < "2025-11-01"
+    assert marked[first_month] > 0
+    assert marked["2025-12-01"] == 0
 
 
 def tag_periods(warehouse, customer_id, tag_group):

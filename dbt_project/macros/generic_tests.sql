@@ -19,11 +19,15 @@ where {{ column_name }} is null or {{ column_name }} not in (
 )
 {% endtest %}
 
-{#- The relation a data test reads, with its `where` config (dbt's own get_where_subquery, overridden). In a
-    `where`, the placeholder __revisable_from__ stands for the first day a daily run may have written in a
-    table keyed by snapshot_date: var segments_revision_max_days before its latest day. So the daily run's
-    tests of customer_segments_daily read the days it could have written, not every day kept (issue 22); a
-    full refresh (`siyu build`) tests every day. -#}
+{#- The relation a data test reads, with its `where` config (dbt's own get_where_subquery, overridden).
+    Placeholders in a `where`, for the days a daily run may have written or revised (issue 22: the daily run
+    tests those, not every day kept; a full refresh, `siyu build`, tests every day):
+      __revisable_from__  in a table keyed by snapshot_date (customer_segments_daily): var
+                          segments_revision_max_days before its latest day;
+      __landed_from__     in a view of the lake's daily snapshots: segments_revision_max_days before the day
+                          built (var snapshot_date or SIYU_SNAPSHOT_DATE, which the daily run sets), a literal
+                          the engine uses to skip older partitions (the latest day of such a view would cost
+                          a read of every partition); every day when no day is given. -#}
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where', '') -%}
     {%- if where and '__revisable_from__' in where -%}
@@ -36,6 +40,15 @@ where {{ column_name }} is null or {{ column_name }} not in (
             {%- endset -%}
         {%- endif -%}
         {%- set where = where | replace('__revisable_from__', since) -%}
+    {%- endif -%}
+    {%- if where and '__landed_from__' in where -%}
+        {%- set day_built = var('snapshot_date') or env_var('SIYU_SNAPSHOT_DATE', '') -%}
+        {%- if flags.FULL_REFRESH or not day_built -%}
+            {%- set since = "cast('1900-01-01' as date)" -%}
+        {%- else -%}
+            {%- set since = "cast(" ~ dbt.dateadd('day', -var('segments_revision_max_days'), "cast('" ~ day_built ~ "' as date)") ~ " as date)" -%}
+        {%- endif -%}
+        {%- set where = where | replace('__landed_from__', since) -%}
     {%- endif -%}
     {%- if where -%}
         {%- do return('(select * from ' ~ relation ~ ' where ' ~ where ~ ') dbt_subquery') -%}

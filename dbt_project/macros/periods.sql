@@ -73,3 +73,16 @@
         on_schema_change='fail'
     ) }}
 {%- endmacro %}
+
+{#- A model kept by calendar month of a day column (int_friendship_months): the first day of the month that
+    holds [latest stored day - var segments_revision_max_days], as a date literal (none when nothing is stored).
+    A run recomputes the months starting on or after it, whole, and keeps the older ones as stored; asked of the
+    table before the statement runs, as kpi_recompute_from is. -#}
+{% macro month_recompute_from(day_column) %}
+    {%- set first_day_sql -%}
+        select cast({{ dbt.date_trunc('month', dbt.dateadd('day', -var('segments_revision_max_days'), 'max(' ~ day_column ~ ')')) }} as string)
+        from {{ this }}
+    {%- endset -%}
+    {%- set first_day = run_query(first_day_sql).columns[0].values()[0] -%}
+    {{ return(none if first_day is none else "cast('" ~ (first_day | string)[:10] ~ "' as date)") }}
+{% endmacro %}

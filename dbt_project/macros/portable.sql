@@ -37,6 +37,13 @@
 {% macro default__explode(expression) %}unnest({{ expression }}){% endmacro %}
 {% macro spark__explode(expression) %}explode({{ expression }}){% endmacro %}
 
+{#- One row per element of an array, and one row with null for an empty or null array (explode keeps none). -#}
+{% macro explode_outer(expression) %}{{ return(adapter.dispatch('explode_outer', 'siyu')(expression)) }}{% endmacro %}
+{% macro default__explode_outer(expression) -%}
+    unnest(case when len(coalesce({{ expression }}, [])) = 0 then [null] else {{ expression }} end)
+{%- endmacro %}
+{% macro spark__explode_outer(expression) %}explode_outer({{ expression }}){% endmacro %}
+
 {#- A keyed pseudonym for personal identifiers leaving the raw layer: hex HMAC-SHA256 under siyu's secret key
     (siyu.pseudonyms; docs/privacy.md), H((K ^ opad) || H((K ^ ipad) || m)). The pads never appear in compiled
     SQL: DuckDB reads them from variables the dbt-duckdb plugin siyu.pseudonyms sets on every connection, and

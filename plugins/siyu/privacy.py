@@ -11,7 +11,8 @@ Erasure of one request, in an order that a retry can resume at any point:
    rewrite); rows of her orders follow their order (order ids join the suppression list);
 5. rewrite exports on disk without her rows;
 6. delete her rows from the warehouse tables that are not rebuilt (identity map, merges, daily segments,
-   membership changes, sends), rebuild with dbt, check no table holds any of her values, and compact the
+   membership changes, sends), drop the tables folded from the lake by month (int_friendship_months: their
+   older months would keep her), rebuild with dbt, check no table holds any of her values, and compact the
    DuckDB file (a copy to a new file swapped in) so deleted bytes do not linger in free blocks; on Spark a
    kept table is rewritten without her rows (siyu.warehouse.spark_maintenance) and needs no compaction;
 7. append the audit record (request id, received, done, counts per place; no personal data) and delete
@@ -58,6 +59,9 @@ KEPT_TABLES = {
     "audiences.audience_membership_changes": ("customer_id",),
     "activation.sends": ("customer_id",),
 }
+# Warehouse tables a build keeps in part and folds again from the lake when they are missing: erasure drops
+# them before its rebuild, as their older parts would keep her (a friendship she left, a phone noted on it).
+REFOLDED_TABLES = ("intermediate.int_friendship_months",)
 TOKEN_SPLIT = re.compile(r"[\s,;|/\"'()\[\]{}<>=]+")
 PHONE_IN_TEXT = re.compile(r"(?:\+?86[ -]?)?1[3-9](?:[ -]?[0-9]){9}")
 SUPPRESSION_SCHEMA = pa.schema(
@@ -546,6 +550,9 @@ def erase(
             }
         )
     if residue_values:
+        dropped = maintenance.drop_tables(warehouse, REFOLDED_TABLES)
+        if dropped:
+            log.info("erasure: dropped %s; the rebuild folds it again from the lake", ", ".join(dropped))
         result = dbt_build(lake, warehouse, truth=truth)
         if not result.success:
             raise RuntimeError(f"erasure: the rebuild failed: {result.failures}")

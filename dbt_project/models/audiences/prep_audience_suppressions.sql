@@ -24,8 +24,9 @@ customer_pseudonyms as (
     select * from {{ ref('int_customer_pseudonyms') }}
 ),
 
-snapshots as (
-    select * from {{ ref('stg_wecom__relation_snapshots') }}
+-- Every friendship snapshot, folded by month.
+friendship_months as (
+    select * from {{ ref('int_friendship_months') }}
 ),
 
 sends as (
@@ -37,8 +38,8 @@ customer_nodes as (
 ),
 
 last_seen as (
-    select guide_userid, external_userid, max(snapshot_date) as last_seen_on
-    from snapshots
+    select guide_userid, external_userid, max(last_seen_on) as last_seen_on
+    from friendship_months
     group by guide_userid, external_userid
 ),
 
@@ -47,7 +48,7 @@ deleted as (
     from last_seen
     inner join customer_nodes
         on {{ siyu.customer_node_is('customer_nodes', 'external_userid', 'last_seen.external_userid') }}
-    where last_seen.last_seen_on < (select max(snapshots.snapshot_date) from snapshots)
+    where last_seen.last_seen_on < (select max(friendship_months.last_seen_on) from friendship_months)
 ),
 
 erased as (

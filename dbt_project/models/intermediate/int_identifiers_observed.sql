@@ -28,19 +28,17 @@ pos_lines as (
     select * from {{ ref('stg_store__pos_lines') }}
 ),
 
--- Friendships and the phones noted on them in any snapshot: a friendship the customer later deleted
--- still tells whose phone it was.
+-- Friendships and the phones noted on them in any snapshot (folded by month): a friendship the customer
+-- later deleted still tells whose phone it was.
 relation_snapshots as (
-    select * from {{ ref('stg_wecom__relation_snapshots') }}
+    select distinct guide_userid, external_userid, added_at
+    from {{ ref('int_friendship_months') }}
 ),
 
 relation_phones as (
-    select distinct
-        guide_userid,
-        external_userid,
-        added_at,
-        {{ siyu.explode('remark_mobiles') }} as remark_mobile
-    from relation_snapshots
+    select distinct guide_userid, external_userid, added_at, remark_mobile
+    from {{ ref('int_friendship_months') }}
+    where remark_mobile is not null
 ),
 
 observed as (

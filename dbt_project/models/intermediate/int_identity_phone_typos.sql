@@ -18,8 +18,8 @@ nodes as (
     where id_type = 'phone'
 ),
 
-relation_snapshots as (
-    select * from {{ ref('stg_wecom__relation_snapshots') }}
+friendship_months as (
+    select * from {{ ref('int_friendship_months') }}
 ),
 
 store_members as (
@@ -32,11 +32,9 @@ shop_users as (
 
 -- The records that give a phone and a name together.
 relation_phones as (
-    select distinct
-        remark_name as person_name,
-        {{ siyu.explode('remark_mobiles') }} as remark_mobile
-    from relation_snapshots
-    where remark_name is not null
+    select distinct remark_name as person_name, remark_mobile
+    from friendship_months
+    where remark_name is not null and remark_mobile is not null
 ),
 
 named_phones as (

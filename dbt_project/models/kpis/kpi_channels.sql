@@ -2,8 +2,8 @@
 -- contacts added, still connected 7 and 30 days after the add, first paid order within 30 days of the
 -- add, and conversion = first orders within 30 days / contacts added (good paths reach 30%). The windows
 -- are vars channel_retention_short_days, channel_retention_long_days and channel_conversion_days.
--- "Still connected" reads every daily snapshot of the friendships: a friendship counts as connected on a
--- day when it is in that day's snapshot, or in a later one. Adds younger than 7 or 30 days at the last
+-- "Still connected" reads every daily snapshot of the friendships (folded by month): a friendship counts as
+-- connected on a day when it is in that day's snapshot, or in a later one. Adds younger than 7 or 30 days at the last
 -- snapshot are not yet measurable (null).
 
 {%- set short_days = var('channel_retention_short_days') %}
@@ -12,18 +12,20 @@
 
 with
 
+-- Every snapshot, folded by month (int_friendship_months): the last day a friendship was seen is its
+-- months' latest.
+relations as (
+    select * from {{ ref('int_friendship_months') }}
+),
+
 snapshots as (
-    select guide_userid, external_userid, max(snapshot_date) as last_seen_on
-    from {{ ref('stg_wecom__relation_snapshots') }}
+    select guide_userid, external_userid, max(last_seen_on) as last_seen_on
+    from relations
     group by guide_userid, external_userid
 ),
 
-relations as (
-    select * from {{ ref('stg_wecom__relation_snapshots') }}
-),
-
 latest as (
-    select max(snapshot_date) as last_snapshot from {{ ref('stg_wecom__relation_snapshots') }}
+    select max(last_seen_on) as last_snapshot from relations
 ),
 
 adds as (

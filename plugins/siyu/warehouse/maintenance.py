@@ -57,6 +57,18 @@ def delete_rows(warehouse: Path, matches: dict[str, dict[str, set[str]]]) -> dic
     return removed
 
 
+def drop_tables(warehouse: Path, tables: Iterable[str]) -> list[str]:
+    """Drop each table (`schema.name`) the warehouse has; returns those dropped."""
+    dropped = []
+    with duckdb.connect(str(warehouse)) as connection:
+        existing = {f"{schema}.{name}" for schema, name in _base_tables(connection)}
+        for table in tables:
+            if table in existing:
+                connection.execute(f"drop table {quoted(*table.split('.'))}")
+                dropped.append(table)
+    return dropped
+
+
 def _key_parts(column: str) -> str:
     return f"string_split({quoted(column)}, ':')"
 

@@ -103,6 +103,20 @@ def delete_rows(warehouse: Path, matches: dict[str, dict[str, set[str]]]) -> dic
     return removed
 
 
+def drop_tables(warehouse: Path, tables: Iterable[str]) -> list[str]:
+    """Drop each table (`schema.name`) the Spark warehouse has; returns those dropped."""
+    dropped = []
+    sql = connect(spark_dir(warehouse))
+    try:
+        for table in tables:
+            if sql.table_exists(table):
+                sql.execute(f"drop table {_quoted(table)}")
+                dropped.append(table)
+    finally:
+        sql.close()
+    return dropped
+
+
 def residue(warehouse: Path, values: set[str], schemas: Iterable[str] | None = None) -> dict[str, int]:
     """Rows of each table (of every schema, or of those given) holding any of the values in a string column
     (or an array of strings), alone or as a part of a key such as phone:+86... or member:<card>: the DuckDB
